@@ -1,0 +1,35 @@
+"""stonerimg: scientific images that carry their own metadata.
+
+The public API::
+
+    import stonerimg
+    im = stonerimg.load("scan.tif")          # an ImageFile (or an instrument subclass)
+    im.crop(10).normalise().save("out.tif")  # image functions work in place and chain
+"""
+
+from .array import AxisCalibration, Calibration, ImageArray
+from .errors import ConversionWarning, FormatError
+from .imagefile import ImageFile
+from .metadata import Metadata
+from . import funcs  # binds the image functions to ImageArray and ImageFile
+from . import formats
+from .formats import load, save
+from .funcs import image_function
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AxisCalibration",
+    "Calibration",
+    "ConversionWarning",
+    "FormatError",
+    "ImageArray",
+    "ImageFile",
+    "Metadata",
+    "__version__",
+    "formats",
+    "funcs",
+    "image_function",
+    "load",
+    "save",
+]

@@ -1,0 +1,40 @@
+"""Exceptions and warnings raised by stonerimg."""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["ConversionWarning", "FormatError", "FormatMismatch"]
+
+
+class FormatError(ValueError):
+    """No registered format could read a file.
+
+    Parameters
+    ----------
+    filename : str or os.PathLike
+        The file that could not be read.
+    attempts : list of (str, str)
+        ``(format name, reason)`` for every format that was tried, in order.
+    reason : str, optional
+        A summary used when no format was tried at all.
+    """
+
+    def __init__(self, filename, attempts=(), reason=""):
+        self.filename = os.fspath(filename)
+        self.attempts = list(attempts)
+        lines = [f"cannot load {self.filename!r}: {reason or 'no format could read it'}"]
+        lines += [f"  - {name}: {why}" for name, why in self.attempts]
+        super().__init__("\n".join(lines))
+
+
+class FormatMismatch(Exception):
+    """Raised by a loader to decline a file that is not of its kind.
+
+    This is internal to the format registry: :func:`stonerimg.load` catches it,
+    records the reason and tries the next candidate format.
+    """
+
+
+class ConversionWarning(UserWarning):
+    """A dtype conversion may lose precision or sign information."""

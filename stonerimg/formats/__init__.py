@@ -1,0 +1,389 @@
+"""The format registry: which code reads and writes which files.
+
+A :class:`Format` names its loader (and optionally saver) as ``"module:function"``
+strings, imported only when the format is used, so registering the built-in
+formats costs nothing at ``import stonerimg``.  Third-party packages add formats
+through the entry-point group ``stonerimg.formats``: each entry point gives a
+:class:`Format` (or a callable returning one).
+
+:func:`load` asks for candidates: formats whose extension matches (lower
+priority number first), then every other format whose ``sniff`` accepts the
+first bytes of the file.  A loader that finds the file is not its kind raises
+:class:`~stonerimg.errors.FormatMismatch`; any other exception is recorded and
+the search goes on.  When nothing reads the file, :class:`~stonerimg.FormatError`
+lists every format tried and why.  Nothing read from a file chooses code to import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import FormatError, FormatMismatch
+
+__all__ = [
+    "Format",
+    "atomic_path",
+    "available",
+    "candidates",
+    "get",
+    "load",
+    "register",
+    "save",
+]
+
+logger = logging.getLogger(__name__)
+
+SNIFF_BYTES = 512  # how much of a file ``sniff`` functions see
+DEFAULT_PRIORITY = 50
+
+
+def _resolve(target):
+    """Import ``"package.module:attribute"`` (a name we registered, never one read from a file)."""
+    if not isinstance(target, str):
+        return target
+    module, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+@dataclasses.dataclass(frozen=True)
+class Format:
+    """One entry of the format registry.
+
+    Parameters
+    ----------
+    name : str
+        Unique short name (``"tiff"``, ``"png"``, ...); ``load(path, fmt=name)`` uses it.
+    extensions : mapping of str to int
+        File extensions (with the dot, lower case) and the priority of this format
+        for each: lower numbers are tried first.
+    load : callable or "module:function"
+        ``load(path, **kwargs) -> ImageFile``; raises :class:`FormatMismatch` to decline.
+    magic : tuple of bytes, optional
+        Signatures one of which a file of this format starts with.
+    sniff : callable or "module:function", optional
+        ``sniff(head: bytes) -> bool`` on the first :data:`SNIFF_BYTES` bytes, for
+        signatures that are not a fixed prefix.  Must be cheap.
+    save : callable or "module:function", optional
+        ``save(image: ImageArray, path, **kwargs)``.  It must write through
+        :func:`atomic_path` (a temporary file renamed into place, so a failure
+        never leaves a truncated file) and must not change ``image``.
+    open : callable or "module:function", optional
+        Lazy (disk-backed) opening, for formats that support it.
+    cls : type or "module:Class", optional
+        The :class:`~stonerimg.ImageFile` subclass ``load`` returns (default ImageFile).
+    description : str
+        One line for listings.
+    """
+
+    name: str
+    extensions: Mapping[str, int]
+    load: Callable | str
+    magic: tuple[bytes, ...] = ()
+    sniff: Callable | str | None = None
+    save: Callable | str | None = None
+    open: Callable | str | None = None
+    cls: type | str | None = None
+    description: str = ""
+
+    def accepts(self, head: bytes) -> bool | None:
+        """True/False when the format can tell from ``head`` whether a file is its kind, None if it cannot."""
+        if self.magic and head.startswith(self.magic):
+            return True
+        if self.sniff is not None:
+            try:
+                return bool(_resolve(self.sniff)(head))
+            except Exception as err:  # a broken sniffer must not stop the search
+                logger.warning("sniff of format %r failed: %s", self.name, err)
+                return False
+        return False if self.magic else None
+
+    @property
+    def image_class(self) -> type:
+        """The ImageFile subclass this format returns."""
+        if self.cls is None:
+            from ..imagefile import ImageFile
+
+            return ImageFile
+        return _resolve(self.cls)
+
+    def priority(self, extension: str) -> int:
+        """This format's priority for ``extension`` (:data:`DEFAULT_PRIORITY` if it does not claim it)."""
+        return self.extensions.get(extension, min(self.extensions.values(), default=DEFAULT_PRIORITY))
+
+
+_BUILTIN: dict[str, Format] = {}
+
+
+def register(fmt: Format, *, replace: bool = False) -> Format:
+    """Add ``fmt`` to the registry (``replace=True`` to override a format of the same name)."""
+    if not isinstance(fmt, Format):
+        raise TypeError(f"register() needs a Format, not {type(fmt).__name__}")
+    if fmt.name in _BUILTIN and not replace:
+        raise ValueError(f"a format named {fmt.name!r} is already registered")
+    bad = [ext for ext in fmt.extensions if not ext.startswith(".") or ext != ext.lower()]
+    if bad:
+        raise ValueError(f"extensions must be lower case and start with '.', not {bad}")
+    _BUILTIN[fmt.name] = fmt
+    return fmt
+
+
+@functools.cache
+def _plugins() -> tuple[Format, ...]:
+    """Formats from the ``stonerimg.formats`` entry-point group (discovered once)."""
+    from importlib.metadata import entry_points
+
+    found = []
+    for entry in entry_points(group="stonerimg.formats"):
+        try:
+            fmt = entry.load()
+            if not isinstance(fmt, Format) and callable(fmt):
+                fmt = fmt()
+            if not isinstance(fmt, Format):
+                raise TypeError(f"it gave a {type(fmt).__name__}, not a stonerimg.formats.Format")
+        except Exception as err:
+            warnings.warn(f"stonerimg format plugin {entry.name!r} could not be loaded: {err}", stacklevel=2)
+            continue
+        found.append(fmt)
+    return tuple(found)
+
+
+def _all_formats() -> dict[str, Format]:
+    formats = dict(_BUILTIN)
+    for fmt in _plugins():
+        formats.setdefault(fmt.name, fmt)
+    return formats
+
+
+def get(name: str) -> Format:
+    """Return the registered format called ``name``."""
+    formats = _all_formats()
+    if name not in formats:
+        raise ValueError(f"fmt: no format named {name!r}; known formats: {', '.join(sorted(formats))}")
+    return formats[name]
+
+
+def available() -> list[dict]:
+    """Describe every registered format.
+
+    Returns
+    -------
+    list of dict
+        One dict per format with ``name``, ``extensions`` (extension to priority),
+        ``saves`` and ``lazy`` (whether it can open lazily) and ``description``.
+    """
+    return [
+        {
+            "name": fmt.name,
+            "extensions": dict(fmt.extensions),
+            "saves": fmt.save is not None,
+            "lazy": fmt.open is not None,
+            "description": fmt.description,
+        }
+        for fmt in _all_formats().values()
+    ]
+
+
+def _extension(path: Path) -> str:
+    return path.suffix.lower()
+
+
+def candidates(path, head: bytes = b"", cls: type | None = None) -> list[Format]:
+    """Formats to try for ``path``, best first.
+
+    Formats claiming the file's extension come first (by priority, then name),
+    except those whose signature check rejects ``head``; then the other formats
+    whose signature check accepts ``head``.  With ``cls``, only formats returning
+    that class (or a subclass) are considered.
+    """
+    ext = _extension(Path(path))
+    formats = list(_all_formats().values())
+    if cls is not None:
+        formats = [f for f in formats if issubclass(f.image_class, cls)]
+    by_ext = sorted((f for f in formats if ext in f.extensions), key=lambda f: (f.extensions[ext], f.name))
+    rest = sorted((f for f in formats if ext not in f.extensions), key=lambda f: (f.priority(ext), f.name))
+    return [f for f in by_ext if f.accepts(head) is not False] + [f for f in rest if f.accepts(head)]
+
+
+def load(filename, *, fmt: str | None = None, cls: type | None = None, **kwargs):
+    """Load an image file through the registry.
+
+    Parameters
+    ----------
+    filename : str or os.PathLike
+        The file (opened read-only, never changed).
+    fmt : str, optional
+        Try only the format of this name.
+    cls : type, optional
+        Try only formats returning this :class:`~stonerimg.ImageFile` subclass.
+    **kwargs
+        Passed to the loader.
+
+    Returns
+    -------
+    ImageFile
+        The loaded document (its class is the format's), with ``.filename`` and ``.format`` set.
+
+    Raises
+    ------
+    FileNotFoundError, PermissionError
+        If the file is missing or cannot be read.
+    stonerimg.FormatError
+        If it is a directory or no format could read it; the message lists each format tried.
+    """
+    path = Path(os.fspath(filename))
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file", str(path))
+    if path.is_dir():
+        raise FormatError(path, reason="it is a directory, not a file")
+    with open(path, "rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    if not head:
+        raise FormatError(path, reason="the file is empty")
+    if fmt is not None:
+        chosen = get(fmt)
+        if cls is not None and not issubclass(chosen.image_class, cls):
+            raise ValueError(f"fmt: format {fmt!r} gives {chosen.image_class.__name__}, not {cls.__name__}")
+        tried = [chosen]
+    else:
+        tried = candidates(path, head, cls)
+    attempts: list[tuple[str, str]] = []
+    for candidate in tried:
+        try:
+            document = _resolve(candidate.load)(path, **kwargs)
+        except FormatMismatch as err:
+            attempts.append((candidate.name, str(err) or "not this format"))
+            continue
+        except (MemoryError, PermissionError, FileNotFoundError):
+            raise
+        except Exception as err:
+            attempts.append((candidate.name, f"{type(err).__name__}: {err}"))
+            logger.info("format %r failed on %s", candidate.name, path, exc_info=True)
+            continue
+        document.filename = str(path)
+        document.format = candidate.name
+        return document
+    if not tried:
+        reason = f"no format recognises its extension {path.suffix!r} or its first bytes"
+        if cls is not None:
+            reason += f" (looking only for formats that give {cls.__name__})"
+        raise FormatError(path, reason=reason)
+    raise FormatError(path, attempts)
+
+
+def _saver_for(path: Path, fmt: str | None) -> Format:
+    if fmt is not None:
+        chosen = get(fmt)
+        if chosen.save is None:
+            raise ValueError(f"fmt: format {fmt!r} cannot save")
+        return chosen
+    ext = _extension(path)
+    savers = sorted(
+        (f for f in _all_formats().values() if f.save is not None and ext in f.extensions),
+        key=lambda f: (f.extensions[ext], f.name),
+    )
+    if not savers:
+        known = sorted({e for f in _all_formats().values() if f.save is not None for e in f.extensions})
+        raise ValueError(
+            f"filename: no format saves {ext or 'files without an extension'!r} ({path}); "
+            f"use one of {', '.join(known)} or pass fmt="
+        )
+    return savers[0]
+
+
+@contextmanager
+def atomic_path(target) -> Iterator[Path]:
+    """Give a temporary path beside ``target`` and rename it onto ``target`` if the block succeeds.
+
+    A failure leaves ``target`` as it was and removes the temporary file.
+    """
+    target = Path(os.fspath(target))
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(2, "The folder to save into does not exist", str(folder))
+    handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=target.suffix)
+    os.close(handle)
+    temp_path = Path(temp)
+    try:
+        yield temp_path
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp_path, 0o666 & ~umask)
+        os.replace(temp_path, target)
+    finally:
+        if temp_path.exists():
+            temp_path.unlink()
+
+
+def save(image, filename, *, fmt: str | None = None, **kwargs) -> Path:
+    """Save an image atomically; the format comes from the extension unless ``fmt`` names one.
+
+    Parameters
+    ----------
+    image : ImageArray, ImageFile or array_like
+        What to save; it is not changed.
+    filename : str or os.PathLike
+        The target file.  It is written in full to a temporary file beside it
+        that is then renamed, so a failure never leaves a truncated file.
+    fmt : str, optional
+        The name of a registered format that can save.
+    **kwargs
+        Passed to the format's saver.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    from ..funcs._binding import as_image
+
+    path = Path(os.fspath(filename))
+    chosen = _saver_for(path, fmt)
+    image = as_image(image)
+    _resolve(chosen.save)(image, path, **kwargs)
+    return path
+
+
+def _builtin(name, extensions, module, *, magic=(), sniff=None, saves=True, description=""):
+    register(
+        Format(
+            name=name,
+            extensions=extensions,
+            load=f"stonerimg.formats.{module}:load",
+            magic=magic,
+            sniff=sniff,
+            save=f"stonerimg.formats.{module}:save" if saves else None,
+            description=description,
+        )
+    )
+
+
+_builtin(
+    "tiff",
+    {".tif": 10, ".tiff": 10},
+    "tiff",
+    magic=(b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"),
+    description="TIFF (tifffile); metadata, mask and dtype kept in the image description",
+)
+_builtin(
+    "png",
+    {".png": 10},
+    "png",
+    magic=(b"\x89PNG\r\n\x1a\n",),
+    description="PNG (Pillow); bool, 8- and 16-bit images; metadata and mask in an iTXt chunk",
+)
+_builtin(
+    "npy",
+    {".npy": 10},
+    "npy",
+    magic=(b"\x93NUMPY",),
+    description="NumPy .npy; metadata and mask in a '<file>.json' sidecar",
+)

@@ -1,0 +1,114 @@
+"""What stonerimg stores beside the pixels, and how it reads what Stoner stored.
+
+Our own files carry one JSON document (in a TIFF's image description, a PNG
+iTXt chunk or an ``.npy`` sidecar)::
+
+    {"stonerimg": 1, "dtype": "<u2", "shape": [rows, cols],
+     "metadata": {...lossless Metadata encoding...},
+     "mask": <packed bits of the mask, only when something is masked>}
+
+Files saved by the Stoner package carry ``key{Type}=value`` strings instead;
+:func:`stoner_metadata` parses them as literals (never evaluated).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ..errors import FormatMismatch
+from ..metadata import Metadata, _check_numeric_dtype, _encode, decode_json, parse_typed_value, split_typed_key
+
+PAYLOAD_VERSION = 1
+PAYLOAD_KEY = "stonerimg"
+
+
+def encode_payload(image) -> str:
+    """The JSON document for ``image`` (its metadata, dtype, shape and mask)."""
+    doc = {
+        PAYLOAD_KEY: PAYLOAD_VERSION,
+        "dtype": image.dtype.str,
+        "shape": list(image.shape),
+        "metadata": image.metadata.to_jsonable(),
+    }
+    mask = np.ma.getmask(image)
+    if mask is not np.ma.nomask and mask.any():
+        doc["mask"] = _encode(np.packbits(mask, axis=None), "mask")
+    return json.dumps(doc, allow_nan=False)
+
+
+def is_payload(text) -> bool:
+    """Cheap test: does ``text`` look like our JSON document?"""
+    return isinstance(text, str) and text.lstrip().startswith("{") and f'"{PAYLOAD_KEY}"' in text
+
+
+def decode_payload(text: str, data: np.ndarray) -> tuple[np.ndarray, Metadata, np.ndarray | None]:
+    """Apply our JSON document to pixel ``data`` read from a file.
+
+    Returns
+    -------
+    (data, metadata, mask)
+        ``data`` cast back to the recorded dtype and reshaped to the recorded shape;
+        ``mask`` is None when nothing was masked.
+
+    Raises
+    ------
+    ValueError
+        If the document is malformed or does not fit the pixels.
+    """
+    doc = decode_json(text)
+    if not isinstance(doc, dict) or doc.get(PAYLOAD_KEY) != PAYLOAD_VERSION:
+        raise ValueError(f"not a version-{PAYLOAD_VERSION} stonerimg metadata document")
+    dtype = _check_numeric_dtype(doc["dtype"], "recorded dtype")
+    shape = tuple(int(n) for n in doc["shape"])
+    if int(np.prod(shape)) != data.size:
+        raise ValueError(f"recorded shape {shape} does not fit the {data.shape} pixels in the file")
+    data = data.reshape(shape)
+    if data.dtype != dtype:
+        data = data.astype(dtype)
+    metadata = doc.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ValueError("recorded metadata is not an object")
+    mask = None
+    if "mask" in doc:
+        bits = np.asarray(doc["mask"], dtype=np.uint8)
+        mask = np.unpackbits(bits, count=data.size).astype(bool).reshape(shape)
+    return data, Metadata(metadata), mask
+
+
+def stoner_metadata(entries) -> Metadata:
+    """Parse Stoner's exported metadata: a list of ``"key{Type}=value"`` strings."""
+    if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+        raise FormatMismatch("not Stoner metadata (expected a list of 'key{Type}=value' strings)")
+    metadata = Metadata()
+    for entry in entries:
+        key, sep, value = entry.partition("}=")
+        if sep:
+            name, type_name = split_typed_key(key + "}")
+        else:
+            name, _, value = entry.partition("=")
+            type_name = None
+        metadata[name] = parse_typed_value(value, type_name)
+    return metadata
+
+
+def stoner_dtype(metadata: Metadata, data: np.ndarray) -> np.ndarray:
+    """Restore the dtype Stoner recorded as ``ImageArray.dtype`` (only plain numeric dtypes)."""
+    name = metadata.get("ImageArray.dtype")
+    if not isinstance(name, str):
+        return data
+    try:
+        dtype = _check_numeric_dtype(name, "ImageArray.dtype")
+    except TypeError:
+        return data
+    return data.astype(dtype) if data.dtype != dtype else data
+
+
+def typed_text_metadata(items) -> Metadata:
+    """Metadata from ``(key, text)`` pairs whose keys may carry ``{Type}`` hints (PNG text chunks)."""
+    metadata = Metadata()
+    for key, text in items:
+        name, type_name = split_typed_key(str(key))
+        metadata[name] = parse_typed_value(str(text), type_name)
+    return metadata

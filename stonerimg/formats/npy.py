@@ -1,0 +1,48 @@
+"""NumPy ``.npy`` files, with metadata and mask in a sidecar.
+
+The pixels are a plain ``.npy`` file any NumPy reads; our JSON document
+(metadata, dtype, shape, mask) goes beside it in ``<name>.npy.json``.  Both are
+written atomically, and loading never unpickles (``allow_pickle=False``).
+A ``.npy`` file without a sidecar loads as a bare image.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FormatMismatch
+from ..imagefile import ImageFile
+from . import atomic_path
+from ._payload import decode_payload, encode_payload
+
+
+def sidecar(path) -> Path:
+    """The metadata sidecar of ``path``: ``<name>.npy.json``."""
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def save(image, path, **kwargs) -> None:
+    """Write the pixels to ``path`` and the metadata to its sidecar (both atomically)."""
+    with atomic_path(path) as temp, atomic_path(sidecar(path)) as temp_json:
+        with open(temp, "wb") as handle:
+            np.save(handle, np.asarray(image.data), allow_pickle=False)
+        temp_json.write_text(encode_payload(image), encoding="ascii")
+
+
+def load(path, **kwargs) -> ImageFile:
+    """Read a ``.npy`` file (never unpickling) and its sidecar if there is one."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except ValueError as err:
+        raise FormatMismatch(f"not a readable .npy array: {err}") from err
+    if not isinstance(data, np.ndarray):
+        data.close()
+        raise FormatMismatch("holds several arrays (an .npz archive), not one image")
+    side = sidecar(path)
+    if side.is_file():
+        data, metadata, mask = decode_payload(side.read_text(encoding="ascii"), data)
+        return ImageFile(data, mask=np.ma.nomask if mask is None else mask, metadata=metadata)
+    return ImageFile(data)

@@ -1,0 +1,74 @@
+"""PNG through Pillow.
+
+PNG holds bool, 8-bit and 16-bit greyscale and 8-bit RGB/RGBA pixels; saving
+any other dtype raises ``ValueError`` rather than silently rescaling.  Our
+metadata, dtype and mask travel in one compressed iTXt chunk named
+``stonerimg``.  Text chunks written by other software (NI IMAQ Vision, the
+Stoner package) are loaded as metadata, typed by their ``Name{Type}`` hints.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import FormatMismatch
+from ..imagefile import ImageFile
+from . import atomic_path
+from ._payload import PAYLOAD_KEY, decode_payload, encode_payload, typed_text_metadata
+
+_SAVABLE = (np.dtype(bool), np.dtype(np.uint8), np.dtype(np.uint16))
+
+
+def _pixels_for_png(data: np.ndarray) -> np.ndarray:
+    if data.ndim == 2 and data.dtype in _SAVABLE:
+        return data.astype(data.dtype.newbyteorder("="), copy=False)
+    if data.ndim == 3 and data.shape[-1] in (3, 4) and data.dtype == np.uint8:
+        return data
+    raise ValueError(
+        f"image: PNG holds bool, uint8 or uint16 greyscale and uint8 RGB(A) images, not a {data.shape} "
+        f"{data.dtype} image; save it as .tif or .npy, or convert it first (e.g. image.asint(np.uint16))"
+    )
+
+
+def save(image, path, **kwargs) -> None:
+    """Write ``image`` to ``path`` as a PNG (atomically); keyword arguments go to Pillow's ``save``."""
+    from PIL import Image, PngImagePlugin
+
+    data = _pixels_for_png(np.ascontiguousarray(image.data))
+    if data.dtype == np.uint16:
+        picture = Image.frombuffer("I;16", (data.shape[1], data.shape[0]), data.tobytes(), "raw", "I;16", 0, 1)
+    else:
+        picture = Image.fromarray(data)
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt(PAYLOAD_KEY, encode_payload(image), zip=True)
+    with atomic_path(path) as temp:
+        picture.save(temp, format="PNG", pnginfo=info, **kwargs)
+
+
+def _pixels_from(picture) -> np.ndarray:
+    mode = picture.mode
+    if mode == "P":
+        picture = picture.convert("RGBA" if "transparency" in picture.info else "RGB")
+    elif mode in ("I;16B", "I;16L"):
+        return np.array(picture).astype(np.uint16)
+    data = np.array(picture)
+    if mode == "1":
+        data = data.astype(bool)
+    return data
+
+
+def load(path, **kwargs) -> ImageFile:
+    """Read a PNG file with its text chunks."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path, formats=["PNG"]) as picture:
+            picture.load()
+            text = dict(getattr(picture, "text", {}))
+            data = _pixels_from(picture)
+    except UnidentifiedImageError as err:
+        raise FormatMismatch("not a PNG file") from err
+    if PAYLOAD_KEY in text:
+        data, metadata, mask = decode_payload(text.pop(PAYLOAD_KEY), data)
+        return ImageFile(data, mask=np.ma.nomask if mask is None else mask, metadata=metadata)
+    return ImageFile(data, metadata=typed_text_metadata(text.items()))

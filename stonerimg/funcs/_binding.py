@@ -1,0 +1,107 @@
+"""The ``@image_function`` decorator: one plain function, bound to ImageArray and ImageFile."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..array import ImageArray
+from ..imagefile import ImageFile
+
+__all__ = ["as_image", "image_function", "registered"]
+
+_REGISTRY: dict[str, Callable] = {}
+_depth = threading.local()
+
+
+def registered() -> dict[str, Callable]:
+    """Return ``{name: function}`` for every registered image function."""
+    return dict(_REGISTRY)
+
+
+def as_image(obj) -> ImageArray:
+    """Return ``obj`` as an :class:`ImageArray` (no copy for arrays and images)."""
+    if isinstance(obj, ImageArray):
+        return obj
+    if isinstance(obj, ImageFile):
+        return obj.image
+    return ImageArray(obj)
+
+
+def describe(value: Any) -> str:
+    """A short readable text for a value in a history entry."""
+    if isinstance(value, (ImageArray, ImageFile)):
+        name = value.filename or "image"
+        return f"<{name} {value.shape} {value.dtype}>"
+    if isinstance(value, np.ndarray):
+        return f"<array {value.shape} {value.dtype}>"
+    if callable(value) and hasattr(value, "__qualname__"):
+        return f"{getattr(value, '__module__', '') or ''}.{value.__qualname__}".lstrip(".")
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _history_entry(name: str, args: tuple, kwargs: dict) -> str:
+    parts = [describe(a) for a in args] + [f"{k}={describe(v)}" for k, v in kwargs.items()]
+    return f"{name}({', '.join(parts)})"
+
+
+def image_function(func: Callable | None = None, *, name: str | None = None):
+    """Register ``func(image, ...)`` as an image function.
+
+    The function becomes a method of :class:`~stonerimg.ImageArray` (returning the
+    result) and of :class:`~stonerimg.ImageFile` (replacing ``.image`` with the
+    result and returning the ImageFile, so calls chain; results that are not
+    images are returned as they are).  Every call that returns an image appends
+    one readable entry to the result's ``metadata["history"]``; the input image
+    is never changed.
+
+    Parameters
+    ----------
+    func : callable
+        A function whose first parameter is the image.
+    name : str, optional
+        The method name (default: the function's name).
+    """
+    if func is None:
+        return functools.partial(image_function, name=name)
+    method_name = name or func.__name__
+    if method_name in _REGISTRY:
+        raise ValueError(f"an image function named {method_name!r} is already registered")
+
+    @functools.wraps(func)
+    def wrapper(image, *args, **kwargs):
+        image = as_image(image)
+        outer = getattr(_depth, "value", 0) == 0
+        _depth.value = getattr(_depth, "value", 0) + 1
+        try:
+            result = func(image, *args, **kwargs)
+        finally:
+            _depth.value -= 1
+        if isinstance(result, ImageArray):
+            if result is image:
+                result = image.view(type(image))
+            elif result._metadata is image._metadata:
+                result._metadata = image._metadata.copy()
+            if outer:
+                history = list(result._metadata.get("history", []))
+                history.append(_history_entry(method_name, args, kwargs))
+                result._metadata["history"] = history
+        return result
+
+    @functools.wraps(wrapper)
+    def file_method(self, *args, **kwargs):
+        result = wrapper(self.image, *args, **kwargs)
+        if isinstance(result, ImageArray):
+            self.image = result
+            return self
+        return result
+
+    _REGISTRY[method_name] = wrapper
+    setattr(ImageArray, method_name, wrapper)
+    setattr(ImageFile, method_name, file_method)
+    return wrapper

@@ -1,0 +1,303 @@
+"""ImageFile: a document around one ImageArray, with in-place chainable methods."""
+
+from __future__ import annotations
+
+import base64
+import copy as _copy
+import html
+import io
+import operator
+import os
+from collections.abc import Mapping
+
+import numpy as np
+
+from .array import ImageArray
+from .metadata import Metadata, _values_equal
+
+__all__ = ["ImageFile"]
+
+
+def _operand(other):
+    return other.image if isinstance(other, ImageFile) else other
+
+
+def _binary(op, reflected: bool = False):
+    def method(self, other):
+        other = _operand(other)
+        result = op(other, self.image) if reflected else op(self.image, other)
+        return self._new_like(result)
+
+    method.__name__ = f"__{'r' if reflected else ''}{op.__name__.strip('_')}__"
+    method.__doc__ = f"Return a new image: ``{op.__name__}`` applied to the pixels, metadata kept."
+    return method
+
+
+class ImageFile:
+    """One image and its metadata, as loaded from (or saved to) a file.
+
+    Image functions are methods that work **in place** and return the
+    ImageFile, so they chain::
+
+        ImageFile("scan.tif").crop(10).normalise().save("scan-norm.tif")
+
+    Functions whose result is not an image (:func:`~stonerimg.funcs.intensity.span`)
+    return that result instead.
+
+    Parameters
+    ----------
+    source : path, array_like, ImageArray or ImageFile, optional
+        A path is loaded through the format registry (see :meth:`load`); anything
+        else is passed to :class:`~stonerimg.ImageArray` with ``**kwargs``, so a
+        NumPy array is wrapped without copying.
+    **kwargs
+        Options for the loader (with a path) or for :class:`~stonerimg.ImageArray`.
+    """
+
+    #: Name of the registered format the image was loaded with (``""`` if made in memory).
+    format: str = ""
+
+    def __init__(self, source=None, **kwargs):
+        if isinstance(source, (str, os.PathLike)):
+            loaded = type(self).load(source, **kwargs)
+            self.__dict__.update(loaded.__dict__)
+        else:
+            self.image = ImageArray(source, **kwargs)
+
+    @classmethod
+    def load(cls, filename, *, fmt: str | None = None, **kwargs) -> ImageFile:
+        """Load a file through the format registry.
+
+        Parameters
+        ----------
+        filename : str or os.PathLike
+            The file to read (opened read-only).
+        fmt : str, optional
+            Use only the registered format of this name.
+        **kwargs
+            Passed to the format's loader.
+
+        Returns
+        -------
+        ImageFile
+            An instance of the class the successful format returns; ``SomeSubclass.load``
+            tries only formats that return ``SomeSubclass`` (or a subclass of it).
+
+        Raises
+        ------
+        FileNotFoundError
+            If the file does not exist.
+        stonerimg.FormatError
+            If no format could read it (the message lists every format tried and why).
+        """
+        from .formats import load
+
+        return load(filename, fmt=fmt, cls=cls, **kwargs)
+
+    def save(self, filename=None, *, fmt: str | None = None, **kwargs) -> ImageFile:
+        """Save the image (atomically) and return the ImageFile.
+
+        Parameters
+        ----------
+        filename : str or os.PathLike, optional
+            Target file; defaults to :attr:`filename`.  The format is chosen from
+            the extension unless ``fmt`` names one.
+        fmt : str, optional
+            Name of a registered format that can save.
+        """
+        if filename is None:
+            filename = self.filename
+            if not filename:
+                raise ValueError("filename: this image has no file name; pass one to save()")
+        self.image.save(filename, fmt=fmt, **kwargs)
+        return self
+
+    # ------------------------------------------------------------------ the image
+    @property
+    def image(self) -> ImageArray:
+        """The :class:`~stonerimg.ImageArray` this document holds."""
+        return self._image
+
+    @image.setter
+    def image(self, value):
+        self._image = value if isinstance(value, ImageArray) else ImageArray(value)
+
+    def _new_like(self, image) -> ImageFile:
+        new = _copy.copy(self)
+        new.image = image
+        return new
+
+    @property
+    def metadata(self) -> Metadata:
+        """The image's metadata."""
+        return self._image.metadata
+
+    @metadata.setter
+    def metadata(self, value: Mapping):
+        self._image.metadata = value
+
+    @property
+    def data(self) -> np.ndarray:
+        """The pixel data as a plain NumPy array (a view, masked pixels included)."""
+        return self._image.data
+
+    @property
+    def mask(self):
+        """The image's mask."""
+        return self._image.mask
+
+    @mask.setter
+    def mask(self, value):
+        self._image.mask = value
+
+    @property
+    def filename(self) -> str:
+        """The file the image was loaded from, or ``""``."""
+        return self._image.filename
+
+    @filename.setter
+    def filename(self, value):
+        self._image.filename = value
+
+    shape = property(lambda self: self._image.shape, doc="Shape of the pixel array, ``(rows, cols)``.")
+    dtype = property(lambda self: self._image.dtype, doc="Data type of the pixels.")
+    ndim = property(lambda self: self._image.ndim, doc="Number of array dimensions.")
+    size = property(lambda self: self._image.size, doc="Number of pixels.")
+    geometry = property(lambda self: self._image.geometry, doc=ImageArray.geometry.__doc__)
+    aspect = property(lambda self: self._image.aspect, doc=ImageArray.aspect.__doc__)
+    centre = property(lambda self: self._image.centre, doc=ImageArray.centre.__doc__)
+    max_box = property(lambda self: self._image.max_box, doc=ImageArray.max_box.__doc__)
+    calibration = property(lambda self: self._image.calibration, doc=ImageArray.calibration.__doc__)
+    pixel_size = property(lambda self: self._image.pixel_size, doc=ImageArray.pixel_size.__doc__)
+    extent = property(lambda self: self._image.extent, doc=ImageArray.extent.__doc__)
+
+    @property
+    def title(self) -> str:
+        """``metadata["title"]`` if set, else the file's base name."""
+        return self._image.title
+
+    @title.setter
+    def title(self, value):
+        self._image.title = value
+
+    def set_calibration(self, scale, units=None, offset=0.0, axis="xy") -> ImageFile:
+        """Set the physical pixel size in place; see :meth:`ImageArray.set_calibration`."""
+        self._image.set_calibration(scale, units=units, offset=offset, axis=axis)
+        return self
+
+    # Properties that give a new, transformed document
+    clone = property(lambda self: self._new_like(self._image.clone), doc="A deep copy sharing no memory.")
+    flip_h = property(lambda self: self._new_like(self._image.flip_h), doc="A copy mirrored left to right.")
+    flip_v = property(lambda self: self._new_like(self._image.flip_v), doc="A copy mirrored top to bottom.")
+    CW = property(lambda self: self._new_like(self._image.CW), doc="A copy rotated 90 degrees clockwise.")
+    CCW = property(lambda self: self._new_like(self._image.CCW), doc="A copy rotated 90 degrees anticlockwise.")
+
+    # --------------------------------------------------------- indexing & numpy
+    def __getitem__(self, index):
+        return self._image[index]
+
+    def __setitem__(self, index, value):
+        self._image[index] = value
+
+    def __delitem__(self, index):
+        del self._image[index]
+
+    def __array__(self, dtype=None, copy=None):
+        data = self._image.data
+        if copy:
+            return np.array(data, dtype=dtype, copy=True)
+        return np.asarray(data, dtype=dtype)
+
+    # --------------------------------------------------------------- arithmetic
+    __add__ = _binary(operator.add)
+    __radd__ = _binary(operator.add, reflected=True)
+    __sub__ = _binary(operator.sub)
+    __rsub__ = _binary(operator.sub, reflected=True)
+    __mul__ = _binary(operator.mul)
+    __rmul__ = _binary(operator.mul, reflected=True)
+    __truediv__ = _binary(operator.truediv)
+    __rtruediv__ = _binary(operator.truediv, reflected=True)
+
+    def __neg__(self):
+        return self._new_like(-self._image)
+
+    def __invert__(self):
+        """Invert the intensity (as ``skimage.util.invert``): ``not`` for bool, ``max - x``
+        for unsigned, ``-1 - x`` for signed integers and ``1 - x`` for floats."""
+        image = self._image
+        kind = image.dtype.kind
+        if kind in "bi":
+            inverted = ~image
+        elif kind == "u":
+            inverted = np.iinfo(image.dtype).max - image
+            inverted = inverted.astype(image.dtype)
+        else:
+            inverted = 1 - image
+        return self._new_like(inverted)
+
+    def __eq__(self, other):
+        if not isinstance(other, ImageFile):
+            return NotImplemented
+        a, b = self._image, other._image
+        if a.shape != b.shape or not _values_equal(np.asarray(a.data), np.asarray(b.data)):
+            return False
+        if not np.array_equal(np.ma.getmaskarray(a), np.ma.getmaskarray(b)):
+            return False
+        return a.metadata == b.metadata
+
+    __hash__ = None
+
+    # ------------------------------------------------------------------- display
+    def __repr__(self):
+        name = f"{self.filename!r}, " if self.filename else ""
+        return f"{type(self).__name__}({name}shape={self.shape}, dtype={self.dtype})"
+
+    def _repr_png_(self) -> bytes:
+        """A PNG thumbnail (at most 256 pixels on a side) for notebooks."""
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(_thumbnail(self._image)).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    def _repr_html_(self) -> str:
+        """A thumbnail with the shape, dtype, file and the most useful metadata."""
+        png = base64.b64encode(self._repr_png_()).decode("ascii")
+        cal = self.calibration
+        rows = [
+            ("class", type(self).__name__),
+            ("shape", f"{self.shape} (x={self.shape[-1]}, y={self.shape[-2]})"),
+            ("dtype", str(self.dtype)),
+            ("file", self.filename or "(in memory)"),
+            ("pixel size", f"{cal.x.scale:g} {cal.x.units} x {cal.y.scale:g} {cal.y.units}"),
+            ("metadata items", str(len(self.metadata))),
+        ]
+        shown = [k for k in self.metadata if not k.startswith("calibration.") and k != "history"][:12]
+        rows += [(k, repr(self.metadata[k])[:60]) for k in shown]
+        if "history" in self.metadata:
+            rows.append(("history", " → ".join(map(str, self.metadata["history"]))[:200]))
+        cells = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows
+        )
+        return (
+            f"<div style='display:flex;gap:1em'><img src='data:image/png;base64,{png}'/>"
+            f"<table>{cells}</table></div>"
+        )
+
+
+def _thumbnail(image: ImageArray, size: int = 256) -> np.ndarray:
+    """An 8-bit greyscale (or RGB) thumbnail scaled between the 0.5 and 99.5 percentiles."""
+    data = np.ma.asarray(image)
+    while data.ndim > 2 and not (data.ndim == 3 and data.shape[-1] in (3, 4)):
+        data = data[0]
+    if data.size == 0:
+        return np.zeros((1, 1), dtype=np.uint8)
+    step = max(1, -(-max(data.shape[:2]) // size))
+    small = data[::step, ::step].astype(float)
+    values = small.compressed()
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return np.zeros(small.shape, dtype=np.uint8)
+    low, high = np.percentile(values, [0.5, 99.5])
+    scaled = (small.filled(low) - low) / ((high - low) or 1.0)
+    return (np.clip(np.nan_to_num(scaled, nan=0.0), 0, 1) * 255).astype(np.uint8)
