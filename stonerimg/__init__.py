@@ -7,14 +7,16 @@ The public API::
     im.crop(10).normalise().save("out.tif")  # image functions work in place and chain
 """
 
+from . import (
+    formats,
+    funcs,  # binds the image functions to ImageArray and ImageFile
+)
 from .array import AxisCalibration, Calibration, ImageArray
 from .errors import ConversionWarning, FormatError
-from .imagefile import ImageFile
-from .metadata import Metadata
-from . import funcs  # binds the image functions to ImageArray and ImageFile
-from . import formats
 from .formats import load, save
 from .funcs import image_function
+from .imagefile import ImageFile
+from .metadata import Metadata
 
 __version__ = "0.1.0"
 

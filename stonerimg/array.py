@@ -76,7 +76,7 @@ class ImageArray(np.ma.MaskedArray):
     (True, (100, 20), 'Py')
     """
 
-    def __new__(
+    def __new__(  # noqa: D102 - documented in the class docstring
         cls,
         source=None,
         *,
@@ -110,9 +110,7 @@ class ImageArray(np.ma.MaskedArray):
             except (TypeError, ValueError) as err:
                 raise ValueError(f"cannot make an image from {type(source).__name__}: {err}") from err
             if source.dtype.hasobject:
-                raise ValueError(
-                    f"cannot make an image from a {type(source).__name__}: its values are not numbers"
-                )
+                raise ValueError(f"cannot make an image from a {type(source).__name__}: its values are not numbers")
         keep_mask = mask is np.ma.nomask
         obj = super().__new__(cls, source, mask=mask, dtype=dtype, copy=copy, keep_mask=keep_mask, **kwargs)
         if obj.ndim < 2:
@@ -129,7 +127,7 @@ class ImageArray(np.ma.MaskedArray):
         return obj
 
     # ---------------------------------------------------------------- numpy hooks
-    def _update_from(self, obj):
+    def _update_from(self, obj):  # noqa: D102 - numpy's hook
         """Carry metadata, file name and user attributes to views and results."""
         super()._update_from(obj)
         source_md = getattr(obj, "_metadata", None)
@@ -153,8 +151,11 @@ class ImageArray(np.ma.MaskedArray):
         self._filename = filename
 
     def _derive(self, data, *, keep_mask: bool = True) -> ImageArray:
-        """Wrap a computed array as a new image with this image's metadata (a copy),
-        attributes and, when the shape is unchanged, a copy of its mask."""
+        """Wrap a computed array as a new image like this one.
+
+        The new image gets a copy of this image's metadata, its attributes and,
+        when the shape is unchanged, a copy of its mask.
+        """
         result = np.asarray(data).view(type(self))
         result._metadata = self._metadata.copy()
         result._filename = self._filename

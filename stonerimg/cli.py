@@ -10,8 +10,10 @@ def _demo(args) -> int:
     from .demo import run
 
     result = run(args.out)
-    print(f"drift found (x, y) = ({result.drift_found[0]:.2f}, {result.drift_found[1]:.2f}) px; "
-          f"true drift = {result.drift_true}")
+    print(
+        f"drift found (x, y) = ({result.drift_found[0]:.2f}, {result.drift_found[1]:.2f}) px; "
+        f"true drift = {result.drift_true}"
+    )
     print(f"wrote {len(result.files)} files:")
     for path in result.files:
         print(f"  {path}")
@@ -25,8 +27,10 @@ def _formats(args) -> int:
     print(f"{'name':<10} {'extensions (priority)':<28} {'saves':<6} {'lazy':<5} description")
     for row in rows:
         exts = ", ".join(f"{ext} ({prio})" for ext, prio in row["extensions"].items())
-        print(f"{row['name']:<10} {exts:<28} {'yes' if row['saves'] else 'no':<6} "
-              f"{'yes' if row['lazy'] else 'no':<5} {row['description']}")
+        print(
+            f"{row['name']:<10} {exts:<28} {'yes' if row['saves'] else 'no':<6} "
+            f"{'yes' if row['lazy'] else 'no':<5} {row['description']}"
+        )
     return 0
 
 
@@ -42,9 +46,11 @@ def _info(args) -> int:
             status = 1
             continue
         cal = document.calibration
-        print(f"{name}: {type(document).__name__} via {document.format}, shape {document.shape}, "
-              f"dtype {document.dtype}, pixel {cal.x.scale:g} {cal.x.units} x {cal.y.scale:g} {cal.y.units}, "
-              f"{len(document.metadata)} metadata items")
+        print(
+            f"{name}: {type(document).__name__} via {document.format}, shape {document.shape}, "
+            f"dtype {document.dtype}, pixel {cal.x.scale:g} {cal.x.units} x {cal.y.scale:g} {cal.y.units}, "
+            f"{len(document.metadata)} metadata items"
+        )
         if args.metadata:
             for key, value in document.metadata.items():
                 print(f"  {key} = {value!r}")
@@ -52,7 +58,7 @@ def _info(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``stonerimg`` command."""
+    """Build the argument parser of the ``stonerimg`` command."""
     parser = argparse.ArgumentParser(prog="stonerimg", description="Scientific images with their metadata.")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="make, correct and analyse a synthetic XMCD-STXM image pair")

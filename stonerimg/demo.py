@@ -102,9 +102,7 @@ def measure_drift(reference: ImageArray, moving: ImageArray, upsample_factor: in
     def edges(image):
         return scharr(gaussian(np.asarray(image.data, dtype=float), sigma=1.0))
 
-    shift, _error, _phase = phase_cross_correlation(
-        edges(reference), edges(moving), upsample_factor=upsample_factor
-    )
+    shift, _error, _phase = phase_cross_correlation(edges(reference), edges(moving), upsample_factor=upsample_factor)
     return float(shift[1]), float(shift[0])
 
 
@@ -137,7 +135,13 @@ def run(out_dir="stonerimg-demo") -> DemoResult:
     plus = plus.crop(border)
 
     xmcd = (plus - corrected) / (plus + corrected)
-    xmcd.metadata.update({"title": "XMCD ratio (plus - minus) / (plus + minus)", "polarization": 0.0})
+    xmcd.metadata.update(
+        {
+            "title": "XMCD ratio (plus - minus) / (plus + minus)",
+            "polarization": 0.0,
+            "drift_shift": corrected["drift_shift"],
+        }
+    )
     xmcd["history"] = [*plus.metadata.get("history", []), "xmcd(plus, minus)"]
 
     for name, image in (
@@ -154,7 +158,7 @@ def run(out_dir="stonerimg-demo") -> DemoResult:
 
 
 def _as_uint16(image: ImageArray) -> ImageArray:
-    """The image scaled onto the full 16-bit range, for PNG (the precision loss is intended)."""
+    """Scale the image onto the full 16-bit range, for PNG (the precision loss is intended)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConversionWarning)
         return image.normalise(scale=(0.0, 1.0)).convert(np.uint16)

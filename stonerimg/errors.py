@@ -28,7 +28,7 @@ class FormatError(ValueError):
         super().__init__("\n".join(lines))
 
 
-class FormatMismatch(Exception):
+class FormatMismatch(Exception):  # noqa: N818 - a decline, not an error
     """Raised by a loader to decline a file that is not of its kind.
 
     This is internal to the format registry: :func:`stonerimg.load` catches it,

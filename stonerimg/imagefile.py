@@ -222,8 +222,11 @@ class ImageFile:
         return self._new_like(-self._image)
 
     def __invert__(self):
-        """Invert the intensity (as ``skimage.util.invert``): ``not`` for bool, ``max - x``
-        for unsigned, ``-1 - x`` for signed integers and ``1 - x`` for floats."""
+        """Invert the intensity as ``skimage.util.invert`` does.
+
+        ``not`` for bool, ``max - x`` for unsigned, ``-1 - x`` for signed integers
+        and ``1 - x`` for floats.
+        """
         image = self._image
         kind = image.dtype.kind
         if kind in "bi":
@@ -253,7 +256,7 @@ class ImageFile:
         return f"{type(self).__name__}({name}shape={self.shape}, dtype={self.dtype})"
 
     def _repr_png_(self) -> bytes:
-        """A PNG thumbnail (at most 256 pixels on a side) for notebooks."""
+        """Return a PNG thumbnail (at most 256 pixels on a side) for notebooks."""
         from PIL import Image
 
         buffer = io.BytesIO()
@@ -261,7 +264,7 @@ class ImageFile:
         return buffer.getvalue()
 
     def _repr_html_(self) -> str:
-        """A thumbnail with the shape, dtype, file and the most useful metadata."""
+        """Return a thumbnail with the shape, dtype, file and the most useful metadata."""
         png = base64.b64encode(self._repr_png_()).decode("ascii")
         cal = self.calibration
         rows = [
@@ -279,14 +282,11 @@ class ImageFile:
         cells = "".join(
             f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows
         )
-        return (
-            f"<div style='display:flex;gap:1em'><img src='data:image/png;base64,{png}'/>"
-            f"<table>{cells}</table></div>"
-        )
+        return f"<div style='display:flex;gap:1em'><img src='data:image/png;base64,{png}'/><table>{cells}</table></div>"
 
 
 def _thumbnail(image: ImageArray, size: int = 256) -> np.ndarray:
-    """An 8-bit greyscale (or RGB) thumbnail scaled between the 0.5 and 99.5 percentiles."""
+    """Make an 8-bit thumbnail scaled between the 0.5 and 99.5 percentiles."""
     data = np.ma.asarray(image)
     while data.ndim > 2 and not (data.ndim == 3 and data.shape[-1] in (3, 4)):
         data = data[0]

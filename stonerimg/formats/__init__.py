@@ -116,7 +116,7 @@ class Format:
         return _resolve(self.cls)
 
     def priority(self, extension: str) -> int:
-        """This format's priority for ``extension`` (:data:`DEFAULT_PRIORITY` if it does not claim it)."""
+        """Return the priority for ``extension`` (:data:`DEFAULT_PRIORITY` if the format does not claim it)."""
         return self.extensions.get(extension, min(self.extensions.values(), default=DEFAULT_PRIORITY))
 
 
@@ -138,7 +138,7 @@ def register(fmt: Format, *, replace: bool = False) -> Format:
 
 @functools.cache
 def _plugins() -> tuple[Format, ...]:
-    """Formats from the ``stonerimg.formats`` entry-point group (discovered once)."""
+    """Discover (once) the formats of the ``stonerimg.formats`` entry-point group."""
     from importlib.metadata import entry_points
 
     found = []
@@ -197,7 +197,7 @@ def _extension(path: Path) -> str:
 
 
 def candidates(path, head: bytes = b"", cls: type | None = None) -> list[Format]:
-    """Formats to try for ``path``, best first.
+    """List the formats to try for ``path``, best first.
 
     Formats claiming the file's extension come first (by priority, then name),
     except those whose signature check rejects ``head``; then the other formats

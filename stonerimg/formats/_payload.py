@@ -25,7 +25,7 @@ PAYLOAD_KEY = "stonerimg"
 
 
 def encode_payload(image) -> str:
-    """The JSON document for ``image`` (its metadata, dtype, shape and mask)."""
+    """Encode the JSON document for ``image`` (its metadata, dtype, shape and mask)."""
     doc = {
         PAYLOAD_KEY: PAYLOAD_VERSION,
         "dtype": image.dtype.str,
@@ -39,7 +39,7 @@ def encode_payload(image) -> str:
 
 
 def is_payload(text) -> bool:
-    """Cheap test: does ``text`` look like our JSON document?"""
+    """Tell cheaply whether ``text`` looks like our JSON document."""
     return isinstance(text, str) and text.lstrip().startswith("{") and f'"{PAYLOAD_KEY}"' in text
 
 

@@ -19,7 +19,7 @@ from ._payload import decode_payload, encode_payload
 
 
 def sidecar(path) -> Path:
-    """The metadata sidecar of ``path``: ``<name>.npy.json``."""
+    """Return the metadata sidecar of ``path``: ``<name>.npy.json``."""
     path = Path(path)
     return path.with_name(path.name + ".json")
 

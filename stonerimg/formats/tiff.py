@@ -54,7 +54,7 @@ def save(image, path, **kwargs) -> None:
 
 
 def _tag_value(value):
-    """A tag value as a plain metadata value, or None to skip it."""
+    """Return a tag value as a plain metadata value, or None to skip it."""
     if isinstance(value, enum.Enum):
         return value.name
     if isinstance(value, (str, numbers.Number)):
@@ -96,7 +96,7 @@ def _resolution_calibration(page, metadata: Metadata, imagej: dict | None) -> No
 
 
 def _stoner_entries(description: str):
-    """The ``key{Type}=value`` list of a Stoner description, or None."""
+    """Return the ``key{Type}=value`` list of a Stoner description, or None."""
     if not description.lstrip().startswith(("{", "[")):
         return None
     try:

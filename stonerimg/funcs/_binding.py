@@ -33,7 +33,7 @@ def as_image(obj) -> ImageArray:
 
 
 def describe(value: Any) -> str:
-    """A short readable text for a value in a history entry."""
+    """Describe a value briefly for a history entry."""
     if isinstance(value, (ImageArray, ImageFile)):
         name = value.filename or "image"
         return f"<{name} {value.shape} {value.dtype}>"

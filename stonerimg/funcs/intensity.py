@@ -32,7 +32,7 @@ _SUPPORTED_KINDS = "biuf"
 
 
 def _int_dtype(kind: str, bits: int) -> np.dtype:
-    """The smallest NumPy integer dtype of ``kind`` with at least ``bits`` bits."""
+    """Return the smallest NumPy integer dtype of ``kind`` with at least ``bits`` bits."""
     for size in (8, 16, 32, 64):
         if size >= bits:
             return np.dtype(f"{'u' if kind == 'u' else 'i'}{size // 8}")
@@ -104,8 +104,7 @@ def _convert_array(data: np.ndarray, dtype_out: np.dtype, *, uniform: bool, norm
             if kind_out == "u" and np.nanmin(data) < 0:
                 _sign_loss(dtype_in, dtype_out)
             warnings.warn(
-                f"float values outside [{low:g}, 1] clipped converting to {dtype_out}; normalise() first "
-                "to keep them",
+                f"float values outside [{low:g}, 1] clipped converting to {dtype_out}; normalise() first to keep them",
                 ConversionWarning,
                 stacklevel=5,
             )
@@ -208,9 +207,7 @@ def convert(
 
 
 @image_function
-def asfloat(
-    image: ImageArray, normalise: bool = True, clip: bool = False, clip_negative: bool = False
-) -> ImageArray:
+def asfloat(image: ImageArray, normalise: bool = True, clip: bool = False, clip_negative: bool = False) -> ImageArray:
     """Return the image as floating point (float64 for integer or bool input).
 
     Parameters
@@ -305,9 +302,7 @@ def clip_neg(image: ImageArray) -> ImageArray:
 
 
 @image_function
-def normalise(
-    image: ImageArray, scale=None, sample=None, limits=(0.0, 1.0), scale_masked: bool = False
-) -> ImageArray:
+def normalise(image: ImageArray, scale=None, sample=None, limits=(0.0, 1.0), scale_masked: bool = False) -> ImageArray:
     """Rescale the intensity linearly onto ``scale`` (default (-1, 1)).
 
     Parameters

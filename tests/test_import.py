@@ -1,0 +1,71 @@
+"""The package imports light and exposes exactly its public API."""
+
+import subprocess
+import sys
+
+import stonerimg
+
+HEAVY = ("matplotlib", "h5py", "tifffile", "dask", "PIL", "skimage", "scipy")
+
+
+def test_import_leaves_heavy_modules_unimported():
+    code = (
+        "import sys, stonerimg\n"
+        f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules or any(k.startswith(m + '.') for k in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_loading_imports_only_what_the_format_needs(tmp_path):
+    path = tmp_path / "x.npy"
+    stonerimg.ImageArray([[1, 2], [3, 4]]).save(path)
+    code = (
+        f"import sys, stonerimg\nstonerimg.load({str(path)!r})\n"
+        f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_public_surface_is_pinned():
+    # in a fresh interpreter: other tests import submodules (cli, demo) that would show up
+    code = "import stonerimg; print(' '.join(n for n in dir(stonerimg) if not n.startswith('_')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert sorted(out.stdout.split()) == sorted(
+        [
+            "AxisCalibration",
+            "Calibration",
+            "ConversionWarning",
+            "FormatError",
+            "ImageArray",
+            "ImageFile",
+            "Metadata",
+            "array",
+            "errors",
+            "formats",
+            "funcs",
+            "image_function",
+            "imagefile",
+            "load",
+            "metadata",
+            "save",
+        ]
+    )
+    assert sorted(stonerimg.__all__) == sorted(
+        [
+            "AxisCalibration",
+            "Calibration",
+            "ConversionWarning",
+            "FormatError",
+            "ImageArray",
+            "ImageFile",
+            "Metadata",
+            "__version__",
+            "formats",
+            "funcs",
+            "image_function",
+            "load",
+            "save",
+        ]
+    )
