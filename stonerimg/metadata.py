@@ -169,7 +169,7 @@ class Metadata(dict):
     --------
     >>> md = Metadata({"stage.x": 1.5, "stage.y": -2.0, "energy": 780.0})
     >>> md.group("stage")
-    {'x': 1.5, 'y': -2.0}
+    Metadata({'x': 1.5, 'y': -2.0})
     >>> md.tree()["stage"]
     {'x': 1.5, 'y': -2.0}
     >>> Metadata.from_json(md.to_json()) == md

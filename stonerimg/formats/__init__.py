@@ -255,7 +255,14 @@ def load(filename, *, fmt: str | None = None, cls: type | None = None, **kwargs)
         tried = [chosen]
     else:
         tried = candidates(path, head, cls)
-    attempts: list[tuple[str, str]] = []
+    attempts: list[tuple[str, str]] = [
+        (f.name, f"the file's first bytes are not a {f.name} signature")
+        for f in _all_formats().values()
+        if fmt is None
+        and _extension(path) in f.extensions
+        and f not in tried
+        and (cls is None or issubclass(f.image_class, cls))
+    ]
     for candidate in tried:
         try:
             document = _resolve(candidate.load)(path, **kwargs)
@@ -271,12 +278,10 @@ def load(filename, *, fmt: str | None = None, cls: type | None = None, **kwargs)
         document.filename = str(path)
         document.format = candidate.name
         return document
-    if not tried:
-        reason = f"no format recognises its extension {path.suffix!r} or its first bytes"
-        if cls is not None:
-            reason += f" (looking only for formats that give {cls.__name__})"
-        raise FormatError(path, reason=reason)
-    raise FormatError(path, attempts)
+    reason = "" if tried else f"no format recognises its extension {path.suffix!r} or its first bytes"
+    if cls is not None:
+        reason = (reason or "no format could read it") + f" (looking only for formats that give {cls.__name__})"
+    raise FormatError(path, attempts, reason=reason)
 
 
 def _saver_for(path: Path, fmt: str | None) -> Format:
