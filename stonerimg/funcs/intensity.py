@@ -32,11 +32,15 @@ _SUPPORTED_KINDS = "biuf"
 
 
 def _int_dtype(kind: str, bits: int) -> np.dtype:
-    """Return the smallest NumPy integer dtype of ``kind`` with at least ``bits`` bits."""
+    """Return the smallest integer dtype of ``kind`` that holds non-negative ``bits``-bit values.
+
+    A signed type needs one bit more than the value for its sign.
+    """
+    signed = kind != "u"
     for size in (8, 16, 32, 64):
-        if size >= bits:
-            return np.dtype(f"{'u' if kind == 'u' else 'i'}{size // 8}")
-    raise ValueError(f"no {kind} integer type has {bits} bits")
+        if size > bits or (size == bits and not signed):
+            return np.dtype(f"{'i' if signed else 'u'}{size // 8}")
+    raise ValueError(f"no {'signed' if signed else 'unsigned'} integer type holds {bits}-bit values")
 
 
 def _prec_loss(dtype_in: np.dtype, dtype_out: np.dtype) -> None:
@@ -141,20 +145,17 @@ def _convert_array(data: np.ndarray, dtype_out: np.dtype, *, uniform: bool, norm
         if kind_out == "i":
             return _scale_bits(data, bits_in, bits_out - 1).astype(dtype_out)
         return _scale_bits(data, bits_in, bits_out)
+    unsigned_in = _int_dtype("u", bits_in)
     if kind_out == "u":
         if data.size and data.min() < 0:
             _sign_loss(dtype_in, dtype_out)
-        scaled = _scale_bits(data, bits_in - 1, bits_out)
-        result = np.empty(data.shape, dtype_out)
-        np.maximum(scaled, 0, out=result, dtype=scaled.dtype, casting="unsafe")
-        return result
+        return _scale_bits(np.maximum(data, 0).astype(unsigned_in), bits_in - 1, bits_out).astype(dtype_out)
     if bits_in > bits_out:
         return _scale_bits(data, bits_in - 1, bits_out - 1).astype(dtype_out)
-    info_out = np.iinfo(dtype_out)
-    work = data.astype(_int_dtype("i", bits_out))
-    work -= info_in.min
-    work = _scale_bits(work.view(_int_dtype("u", bits_out)), bits_in, bits_out)
-    return (work.astype(_int_dtype("i", bits_out)) + info_out.min).astype(dtype_out)
+    # shift onto the unsigned range, scale there, shift back (wrapping arithmetic is exact here)
+    shifted = (data.astype(np.int64) - info_in.min).astype(unsigned_in)
+    scaled = _scale_bits(shifted, bits_in, bits_out).astype(dtype_out)
+    return scaled + np.array(np.iinfo(dtype_out).min, dtype=dtype_out)
 
 
 @image_function
