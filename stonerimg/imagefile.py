@@ -221,6 +221,14 @@ class ImageFile:
     def __neg__(self):
         return self._new_like(-self._image)
 
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """Run NumPy ufuncs on the image, so ``np.sin(doc)`` and ``array + doc`` give ImageFiles."""
+        inputs = tuple(_operand(i) for i in inputs)
+        if "out" in kwargs:
+            kwargs["out"] = tuple(_operand(o) for o in kwargs["out"])
+        result = getattr(ufunc, method)(*inputs, **kwargs)
+        return self._new_like(result) if isinstance(result, ImageArray) else result
+
     def __invert__(self):
         """Invert the intensity as ``skimage.util.invert`` does.
 
@@ -228,15 +236,15 @@ class ImageFile:
         and ``1 - x`` for floats.
         """
         image = self._image
-        kind = image.dtype.kind
+        data = np.asarray(image.data)
+        kind = data.dtype.kind
         if kind in "bi":
-            inverted = ~image
+            inverted = ~data
         elif kind == "u":
-            inverted = np.iinfo(image.dtype).max - image
-            inverted = inverted.astype(image.dtype)
+            inverted = np.iinfo(data.dtype).max - data
         else:
-            inverted = 1 - image
-        return self._new_like(inverted)
+            inverted = 1 - data  # a Python int keeps float32 as float32
+        return self._new_like(image._derive(inverted))
 
     def __eq__(self, other):
         if not isinstance(other, ImageFile):

@@ -47,6 +47,10 @@ def _encode(value: Any, key: str) -> Any:
         if isinstance(value, (np.str_, np.bytes_)):
             return _encode(value.item(), key)
         dtype = _check_numeric_dtype(value.dtype, f"metadata[{key!r}]")
+        if isinstance(value, (np.longdouble, np.clongdouble)):
+            # no Python type holds these exactly: keep NumPy's own shortest round-trip text
+            parts = (value.real, value.imag) if dtype.kind == "c" else (value,)
+            return {_TAG: "numpy.scalar", "dtype": dtype.str, "text": [str(p) for p in parts]}
         return {_TAG: "numpy.scalar", "dtype": dtype.str, "value": _encode(value.item(), key)}
     if isinstance(value, int):
         return int(value)
@@ -110,6 +114,14 @@ def _decode_tagged(obj: dict) -> Any:
             return {k: v for k, v in obj["items"]}
         if tag == "numpy.scalar":
             dtype = _check_numeric_dtype(obj["dtype"], "encoded scalar")
+            if "text" in obj:
+                real_type = np.longdouble if dtype.kind == "c" else dtype.type
+                parts = [real_type(str(t)) for t in obj["text"]]
+                if dtype.kind != "c":
+                    return parts[0]
+                holder = np.zeros(1, dtype)  # set the parts separately: 1j * inf would make a NaN
+                holder.real, holder.imag = parts
+                return holder[0]
             return dtype.type(obj["value"])
         if tag == "ndarray":
             dtype = _check_numeric_dtype(obj["dtype"], "encoded array")
@@ -284,6 +296,8 @@ class Metadata(dict):
 
     def to_jsonable(self) -> dict:
         """Encode as a dictionary that :func:`json.dumps` writes losslessly (see :meth:`to_json`)."""
+        if _TAG in self:  # a key that would read as a type tag: store the items as pairs
+            return {_TAG: "dict", "items": [[k, _encode(v, k)] for k, v in self.items()]}
         return {k: _encode(v, k) for k, v in self.items()}
 
     def to_json(self) -> str:
@@ -353,6 +367,8 @@ _SPECIAL_NAMES = {
 def _literal(node: ast.AST) -> Any:
     """Evaluate a whitelisted literal AST node (numbers, strings, containers, ``array(...)``)."""
     if isinstance(node, ast.Constant):
+        if node.value is Ellipsis:  # NumPy's shortened repr of a long array: the values are lost
+            raise ValueError("'...' is not a literal value")
         return node.value
     if isinstance(node, ast.Name) and node.id in _SPECIAL_NAMES:
         return _SPECIAL_NAMES[node.id]
@@ -396,7 +412,9 @@ def _literal_call(node: ast.Call) -> Any:
                 value.value if isinstance(value, ast.Constant) else _dotted_name(value).split(".")[-1],
                 "array literal",
             )
-        return np.array(_literal(node.args[0]), **kwargs)
+        array = np.array(_literal(node.args[0]), **kwargs)
+        _check_numeric_dtype(array.dtype, "array literal")
+        return array
     if name in ("datetime", "datetime.datetime") and not node.keywords:
         args = [_literal(a) for a in node.args]
         if all(isinstance(a, int) and not isinstance(a, bool) for a in args):
@@ -456,10 +474,11 @@ def _parse_float(text: str) -> float:
 
 def _parse_array_text(text: str, element: str) -> Any:
     """NI writes ``[a,b]`` without quotes; Stoner writes a Python/NumPy repr."""
-    try:
-        return parse_literal(text)
-    except ValueError:
-        pass
+    if not _STRING_TYPE.match(element):
+        try:
+            return parse_literal(text)
+        except ValueError:
+            pass
     stripped = text.strip()
     if not (stripped.startswith("[") and stripped.endswith("]")):
         raise ValueError(f"{text!r} is not an array")
@@ -516,7 +535,13 @@ def parse_typed_value(text: str, type_name: str | None) -> Any:
         if type_name == "Void":
             return None
         if type_name == "Timestamp":
-            return _dt.datetime.fromisoformat(text.strip())
+            try:
+                return _dt.datetime.fromisoformat(text.strip())
+            except ValueError:
+                value = parse_literal(text)  # Stoner writes repr(): datetime.datetime(2024, 1, 2, ...)
+                if not isinstance(value, _dt.datetime):
+                    raise
+                return value
         array = _ARRAY_TYPE.match(type_name)
         if array:
             return _parse_array_text(text, array["element"].strip())

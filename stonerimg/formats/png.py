@@ -20,8 +20,9 @@ _SAVABLE = (np.dtype(bool), np.dtype(np.uint8), np.dtype(np.uint16))
 
 
 def _pixels_for_png(data: np.ndarray) -> np.ndarray:
-    if data.ndim == 2 and data.dtype in _SAVABLE:
-        return data.astype(data.dtype.newbyteorder("="), copy=False)
+    native = data.dtype.newbyteorder("=")
+    if data.ndim == 2 and native in _SAVABLE:
+        return data.astype(native, copy=False)
     if data.ndim == 3 and data.shape[-1] in (3, 4) and data.dtype == np.uint8:
         return data
     raise ValueError(

@@ -95,18 +95,32 @@ def _resolution_calibration(page, metadata: Metadata, imagej: dict | None) -> No
             metadata[f"calibration.{axis}.units"] = units
 
 
-def _stoner_entries(description: str):
-    """Return the ``key{Type}=value`` list of a Stoner description, or None."""
+def _is_entry_list(value) -> bool:
+    return isinstance(value, list) and all(isinstance(e, str) and "=" in e for e in value)
+
+
+def _stoner_frames(description: str):
+    """Return the ``key{Type}=value`` lists of a Stoner description, one per frame, or None.
+
+    A single image's description holds one list (or, in old files, is the bare
+    list); a multi-page file saved from a Stoner folder holds one list per page.
+    """
     if not description.lstrip().startswith(("{", "[")):
         return None
     try:
         doc = json.loads(description)
     except ValueError:
         return None
-    if isinstance(doc, dict) and isinstance(doc.get("metadata"), list):
-        return doc["metadata"]
-    if isinstance(doc, list) and doc and all(isinstance(e, str) and "}=" in e for e in doc):
-        return doc
+    if isinstance(doc, dict):
+        entries = doc.get("metadata")
+    elif isinstance(doc, list) and any(isinstance(e, str) and "}=" in e for e in doc):
+        entries = doc  # the bare list of older versions: typed entries show it is Stoner's
+    else:
+        return None
+    if _is_entry_list(entries) and entries:
+        return [entries]
+    if isinstance(entries, list) and entries and all(_is_entry_list(e) for e in entries):
+        return entries
     return None
 
 
@@ -128,9 +142,12 @@ def load(path, **kwargs) -> ImageFile:
             if imagej:
                 metadata.update({f"imagej.{k}": v for k, v in imagej.items() if _tag_value(v) is not None})
             _resolution_calibration(page, metadata, imagej)
-            entries = _stoner_entries(description)
-            if entries is not None:
-                metadata.update(stoner_metadata(entries))
+            frames = _stoner_frames(description)
+            if frames is not None:
+                per_frame = [stoner_metadata(entries) for entries in frames]
+                metadata.update(per_frame[0])
+                if len(per_frame) > 1:
+                    metadata["frames"] = [dict(m) for m in per_frame]
                 data = stoner_dtype(metadata, data)
             elif description:
                 metadata["tiff.ImageDescription"] = description

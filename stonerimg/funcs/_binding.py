@@ -83,10 +83,11 @@ def image_function(func: Callable | None = None, *, name: str | None = None):
         finally:
             _depth.value -= 1
         if isinstance(result, ImageArray):
-            if result is image:
-                result = image.view(type(image))
-            elif result._metadata is image._metadata:
-                result._metadata = image._metadata.copy()
+            inputs = [image, *(a for a in (*args, *kwargs.values()) if isinstance(a, ImageArray))]
+            if any(result is i for i in inputs):
+                result = result.view(type(result))  # a new view with its own metadata
+            elif any(result._metadata is i._metadata for i in inputs):
+                result._metadata = result._metadata.copy()
             if outer:
                 history = list(result._metadata.get("history", []))
                 history.append(_history_entry(method_name, args, kwargs))
