@@ -19,6 +19,7 @@ import numpy as np
 from .array import ImageArray
 from .errors import ConversionWarning
 from .formats import load
+from .formats.npy import sidecar
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +152,7 @@ def run(out_dir="stonerimg-demo") -> DemoResult:
     ):
         image.save(out / name)
         result.files.append(out / name)
+    result.files.append(sidecar(out / "xmcd.npy"))
     figure_path = out / "xmcd_figure.png"
     _figure(plus, corrected, xmcd, figure_path)
     result.files.append(figure_path)

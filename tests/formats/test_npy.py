@@ -12,25 +12,23 @@ import pytest
 import stonerimg
 from stonerimg import FormatError, ImageArray, ImageFile
 
-from .test_registry import assert_same_pixels, assert_same_value, assert_unchanged, rich_metadata, snapshot
-from .test_tiff import DTYPES, a_mask, sample_pixels
+from .helpers import (
+    DTYPES,
+    a_mask,
+    assert_round_trip,
+    assert_same_pixels,
+    assert_same_value,
+    assert_unchanged,
+    rich_metadata,
+    sample_pixels,
+    snapshot,
+)
 
 
 @pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_round_trip(tmp_path, dtype, masked):
-    data = sample_pixels(dtype)
-    mask = a_mask(data.shape) if masked else np.ma.nomask
-    image = ImageArray(data, mask=mask, metadata=rich_metadata())
-    image.save(tmp_path / "image.npy")
-    loaded = stonerimg.load(tmp_path / "image.npy")
-    assert type(loaded) is ImageFile
-    assert loaded.format == "npy"
-    assert_same_pixels(data, loaded.data)
-    assert np.array_equal(np.ma.getmaskarray(loaded.image), np.ma.getmaskarray(image))
-    if not masked:
-        assert not np.ma.getmaskarray(loaded.image).any()
-    assert_same_value(rich_metadata(), dict(loaded.metadata), "metadata")
+    assert_round_trip(tmp_path, sample_pixels(dtype), ".npy", "npy", masked)
 
 
 @pytest.mark.parametrize("dtype", ["bool", "uint16", "float64", "complex128"])

@@ -14,35 +14,16 @@ from PIL import Image, PngImagePlugin
 import stonerimg
 from stonerimg import ImageArray, ImageFile
 
-from .test_registry import assert_same_pixels, assert_same_value, assert_unchanged, rich_metadata, snapshot
-
-
-def sample_pixels(kind: str, shape=(7, 13)) -> np.ndarray:
-    rng = np.random.default_rng(7)
-    if kind == "bool":
-        return rng.integers(0, 2, shape).astype(bool)
-    if kind == "uint8":
-        data = rng.integers(0, 256, shape, dtype=np.uint8)
-    elif kind == "uint16":
-        data = rng.integers(0, 65536, shape, dtype=np.uint16)
-    elif kind == "rgb":
-        data = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
-    elif kind == "rgba":
-        data = rng.integers(0, 256, (*shape, 4), dtype=np.uint8)
-    else:
-        raise ValueError(kind)
-    flat = data.reshape(-1)
-    flat[:2] = 0, np.iinfo(data.dtype).max
-    return data
-
-
-def a_mask(shape) -> np.ndarray:
-    mask = np.zeros(shape, dtype=bool)
-    mask[0, 1] = True
-    mask[3, 12] = True
-    mask[-1, -1] = True
-    return mask
-
+from .helpers import (
+    a_mask,
+    assert_round_trip,
+    assert_same_pixels,
+    assert_same_value,
+    assert_unchanged,
+    rich_metadata,
+    sample_pixels,
+    snapshot,
+)
 
 KINDS = ["bool", "uint8", "uint16", "rgb", "rgba"]
 
@@ -50,18 +31,7 @@ KINDS = ["bool", "uint8", "uint16", "rgb", "rgba"]
 @pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_round_trip(tmp_path, kind, masked):
-    data = sample_pixels(kind)
-    mask = a_mask(data.shape) if masked else np.ma.nomask
-    image = ImageArray(data, mask=mask, metadata=rich_metadata())
-    image.save(tmp_path / "image.png")
-    loaded = stonerimg.load(tmp_path / "image.png")
-    assert type(loaded) is ImageFile
-    assert loaded.format == "png"
-    assert_same_pixels(data, loaded.data)
-    assert np.array_equal(np.ma.getmaskarray(loaded.image), np.ma.getmaskarray(image))
-    if not masked:
-        assert not np.ma.getmaskarray(loaded.image).any()
-    assert_same_value(rich_metadata(), dict(loaded.metadata), "metadata")
+    assert_round_trip(tmp_path, sample_pixels(kind), ".png", "png", masked)
 
 
 @pytest.mark.parametrize("kind", KINDS)

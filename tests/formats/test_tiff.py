@@ -14,71 +14,23 @@ from PIL.TiffImagePlugin import ImageFileDirectory_v2
 import stonerimg
 from stonerimg import FormatError, ImageArray, ImageFile
 
-from .test_registry import assert_same_pixels, assert_same_value, assert_unchanged, rich_metadata, snapshot
-
-DTYPES = [
-    "bool",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "float16",
-    "float32",
-    "float64",
-    "complex64",
-    "complex128",
-]
-
-
-def sample_pixels(dtype, shape=(7, 13)) -> np.ndarray:
-    """Non-symmetric pixels that use the extremes of ``dtype`` (and NaN/inf for floats)."""
-    dtype = np.dtype(dtype)
-    size = int(np.prod(shape))
-    rng = np.random.default_rng(size)
-    if dtype.kind == "b":
-        data = rng.integers(0, 2, size).astype(bool)
-    elif dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        data = rng.integers(info.min, info.max, size, dtype=dtype, endpoint=True)
-        data[:2] = info.min, info.max
-    else:
-        real = np.dtype(dtype.char.lower()) if dtype.kind == "c" else dtype
-        finfo = np.finfo(real)
-        data = (rng.standard_normal(size) * 1000).astype(dtype)
-        data[:6] = [np.nan, np.inf, -np.inf, finfo.max, finfo.tiny, -0.0]
-        if dtype.kind == "c":
-            data[6:9] = [complex(1, np.nan), complex(-2.5, 3.25), complex(finfo.max, -finfo.max)]
-    return data.reshape(shape)
-
-
-def a_mask(shape) -> np.ndarray:
-    mask = np.zeros(shape, dtype=bool)
-    mask[..., 0, 1] = True
-    mask[..., 3, 12] = True
-    mask[..., -1, -1] = True
-    return mask
+from .helpers import (
+    DTYPES,
+    a_mask,
+    assert_round_trip,
+    assert_same_pixels,
+    assert_same_value,
+    assert_unchanged,
+    rich_metadata,
+    sample_pixels,
+    snapshot,
+)
 
 
 @pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_round_trip(tmp_path, dtype, masked):
-    data = sample_pixels(dtype)
-    mask = a_mask(data.shape) if masked else np.ma.nomask
-    image = ImageArray(data, mask=mask, metadata=rich_metadata())
-    path = tmp_path / "image.tif"
-    image.save(path)
-    loaded = stonerimg.load(path)
-    assert type(loaded) is ImageFile
-    assert loaded.format == "tiff"
-    assert_same_pixels(data, loaded.data)
-    assert np.array_equal(np.ma.getmaskarray(loaded.image), np.ma.getmaskarray(image))
-    if not masked:
-        assert not np.ma.getmaskarray(loaded.image).any()
-    assert_same_value(rich_metadata(), dict(loaded.metadata), "metadata")
+    assert_round_trip(tmp_path, sample_pixels(dtype), ".tif", "tiff", masked)
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "int16", "float32", "float64", "complex64"])
