@@ -255,13 +255,15 @@ def load(filename, *, fmt: str | None = None, cls: type | None = None, **kwargs)
         tried = [chosen]
     else:
         tried = candidates(path, head, cls)
+    ext = _extension(path)
+    rejected = [
+        f
+        for f in _all_formats().values()
+        if fmt is None and ext in f.extensions and f not in tried and (cls is None or issubclass(f.image_class, cls))
+    ]
     attempts: list[tuple[str, str]] = [
         (f.name, f"the file's first bytes are not a {f.name} signature")
-        for f in _all_formats().values()
-        if fmt is None
-        and _extension(path) in f.extensions
-        and f not in tried
-        and (cls is None or issubclass(f.image_class, cls))
+        for f in sorted(rejected, key=lambda f: (f.extensions[ext], f.name))
     ]
     for candidate in tried:
         try:
@@ -278,7 +280,7 @@ def load(filename, *, fmt: str | None = None, cls: type | None = None, **kwargs)
         document.filename = str(path)
         document.format = candidate.name
         return document
-    reason = "" if tried else f"no format recognises its extension {path.suffix!r} or its first bytes"
+    reason = "" if tried or attempts else f"no format recognises its extension {path.suffix!r} or its first bytes"
     if cls is not None:
         reason = (reason or "no format could read it") + f" (looking only for formats that give {cls.__name__})"
     raise FormatError(path, attempts, reason=reason)
@@ -357,15 +359,19 @@ def save(image, filename, *, fmt: str | None = None, **kwargs) -> Path:
     return path
 
 
-def _builtin(name, extensions, module, *, magic=(), sniff=None, saves=True, description=""):
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def _builtin(name, extensions, module, *, magic=(), sniff=None, saves=True, cls=None, load="load", description=""):
     register(
         Format(
             name=name,
             extensions=extensions,
-            load=f"stonerimg.formats.{module}:load",
+            load=f"stonerimg.formats.{module}:{load}",
             magic=magic,
-            sniff=sniff,
+            sniff=f"stonerimg.formats.{module}:{sniff}" if sniff else None,
             save=f"stonerimg.formats.{module}:save" if saves else None,
+            cls=f"stonerimg.formats.{module}:{cls}" if cls else None,
             description=description,
         )
     )
@@ -392,3 +398,57 @@ _builtin(
     magic=(b"\x93NUMPY",),
     description="NumPy .npy; metadata and mask in a '<file>.json' sidecar",
 )
+_builtin(
+    "stxm",
+    {".hdf5": 5, ".hdf": 5, ".h5": 5, ".nxs": 5},
+    "stxm",
+    magic=(HDF5_MAGIC,),
+    cls="STXMImage",
+    description="Swiss Light Source PolLux STXM (NeXus NXstxm, h5py) as STXMImage",
+)
+_builtin(
+    "nexus",
+    {".nxs": 20, ".nx5": 20, ".hdf5": 20, ".hdf": 20, ".h5": 20},
+    "nexus",
+    magic=(HDF5_MAGIC,),
+    saves=False,
+    description="NeXus NXdata (signal and axes) or any HDF5 file with one 2-D dataset (h5py)",
+)
+_builtin(
+    "kerr",
+    {".png": 5},
+    "kerr",
+    magic=(b"\x89PNG\r\n\x1a\n",),
+    saves=False,
+    cls="KerrImage",
+    description="Kerr microscope PNG (NI IMAQ Vision typed metadata) as KerrImage",
+)
+_builtin(
+    "maximus",
+    {".hdr": 10, ".xim": 10},
+    "maximus",
+    sniff="sniff",
+    saves=False,
+    description="MAXYMUS (BESSY II) STXM scan: .hdr header and .xim text images",
+)
+
+#: Formats read through RosettaSciIO (extra ``em``): name -> (extensions, RosettaSciIO plugin name).
+RSCIIO_FORMATS = {
+    "digitalmicrograph": ((".dm3", ".dm4"), "DigitalMicrograph"),
+    "emd": ((".emd",), "EMD"),
+    "tia": ((".ser", ".emi"), "TIA"),
+    "mrc": ((".mrc", ".ali"), "MRC"),
+    "blockfile": ((".blo",), "Blockfile"),
+    "semper": ((".unf",), "Semper"),
+    "digitalsurf": ((".sur", ".pro"), "DigitalSurf"),
+    "tvips": ((".tvips",), "TVIPS"),
+}
+for _name, (_extensions, _plugin) in RSCIIO_FORMATS.items():
+    _builtin(
+        _name,
+        dict.fromkeys(_extensions, 40),
+        "rsciio",
+        load=f"load_{_name}",
+        saves=False,
+        description=f"{_plugin} through RosettaSciIO (pip install stonerimg[em])",
+    )

@@ -13,6 +13,7 @@ import numpy as np
 from ..array import ImageArray
 from ._binding import as_image, image_function, registered
 from .geometry import box_to_slices, crop, parse_box
+from .grid import gridimage
 from .intensity import (
     asfloat,
     asint,
@@ -36,6 +37,7 @@ __all__ = [
     "convert",
     "crop",
     "dtype_limits",
+    "gridimage",
     "im_scale",
     "image_function",
     "normalise",

@@ -257,7 +257,8 @@ def _check_typed_chunks(path, metadata) -> int:
 
 
 def _check_kerr_pixels(path):
-    loaded = stonerimg.load(path)
+    # the PNG reader itself (stonerimg.load picks the Kerr format for these: tests/formats/test_kerr.py)
+    loaded = stonerimg.load(path, fmt="png")
     with Image.open(path) as picture:
         reference = np.asarray(picture)
     assert loaded.format == "png"
