@@ -30,10 +30,27 @@ def sample_data() -> Path:
     return folder
 
 
+def sample_subfolder(sample_data: Path, name: str) -> Path:
+    """A folder of the sample data; skips the test where it is absent."""
+    folder = sample_data / name
+    if not folder.is_dir():
+        pytest.skip(f"no {name}/ folder in {sample_data}")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def kerr_dir(sample_data) -> Path:
     """The Kerr microscope PNGs."""
-    folder = sample_data / "kerr"
-    if not folder.is_dir():
-        pytest.skip(f"no kerr/ folder in {sample_data}")
-    return folder
+    return sample_subfolder(sample_data, "kerr")
+
+
+@pytest.fixture(scope="session")
+def stxm_dir(sample_data) -> Path:
+    """The PolLux STXM files."""
+    return sample_subfolder(sample_data, "stxm")
+
+
+@pytest.fixture(scope="session")
+def dm_dir(sample_data) -> Path:
+    """The DigitalMicrograph files."""
+    return sample_subfolder(sample_data, "dm")

@@ -26,14 +26,6 @@ rsciio = pytest.importorskip("rsciio")
 TEST_2D = {1: "int16", 2: "float32", 6: "uint8", 7: "int32", 10: "uint16"}
 
 
-@pytest.fixture(scope="module")
-def dm_dir(sample_data):
-    folder = sample_data / "dm"
-    if not folder.is_dir():
-        pytest.skip(f"no dm/ folder in {sample_data}")
-    return folder
-
-
 def read_directly(path, index=0):
     """What RosettaSciIO's DigitalMicrograph reader itself gives for ``path``."""
     from rsciio.digitalmicrograph import file_reader

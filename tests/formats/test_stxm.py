@@ -20,14 +20,6 @@ TINY = "Pollux-STXM Image.hdf5"
 
 
 @pytest.fixture(scope="module")
-def stxm_dir(sample_data):
-    folder = sample_data / "stxm"
-    if not folder.is_dir():
-        pytest.skip(f"no stxm/ folder in {sample_data}")
-    return folder
-
-
-@pytest.fixture(scope="module")
 def big(stxm_dir):
     return stonerimg.load(stxm_dir / BIG)
 
