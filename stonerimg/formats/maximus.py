@@ -40,6 +40,7 @@ import numpy as np
 from ..errors import FormatMismatch
 from ..imagefile import ImageFile
 from ..metadata import Metadata
+from ._text import normalise_units
 
 __all__ = ["HdrSyntaxError", "flatten_header", "load", "parse_hdr", "sniff"]
 
@@ -47,7 +48,6 @@ logger = logging.getLogger(__name__)
 
 _MAX_HEADER_BYTES = 16 * 1024 * 1024  # real headers are a few kB; a bigger ".hdr" is something else
 _MAX_DEPTH = 64  # nesting of groups and tuples; real headers use 4
-_UNITS = {"um": "µm", "micron": "µm", "microns": "µm", "\\u00B5m": "µm"}
 _ENERGY_STAGES = {"energy", "monochromator", "mono"}
 _MONTHS = {
     name: number
@@ -659,7 +659,7 @@ def _calibrate(metadata: Metadata, axis: str, points: np.ndarray, units: str) ->
     else:
         metadata[f"calibration.{axis}.offset"] = float(points[0])
     if units:
-        metadata[f"calibration.{axis}.units"] = _UNITS.get(units, units)
+        metadata[f"calibration.{axis}.units"] = normalise_units(units)
 
 
 def _scan_metadata(scan: _Scan, region: int, channel: int, images: list[int], stacked: bool) -> Metadata:

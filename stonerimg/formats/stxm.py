@@ -109,7 +109,8 @@ def _uniform_calibration(positions: np.ndarray, flip: bool) -> tuple[float, floa
 def _read_pollux(handle) -> tuple[np.ndarray, Metadata]:
     import h5py
 
-    from .nexus import _file_metadata, decode_text, normalise_units
+    from ._text import decode_text, normalise_units
+    from .nexus import _file_metadata
 
     entry = handle.get("entry1")
     if entry is None or "definition" not in entry:

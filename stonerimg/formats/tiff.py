@@ -21,6 +21,7 @@ from ..imagefile import ImageFile
 from ..metadata import Metadata
 from . import atomic_path
 from ._payload import decode_payload, encode_payload, is_payload, stoner_dtype, stoner_metadata
+from ._text import normalise_units
 
 # Tags describing the file layout, not the image: not copied into metadata.
 _LAYOUT_TAGS = {
@@ -33,7 +34,6 @@ _LAYOUT_TAGS = {
     "JPEGTables",
     "ColorMap",
 }
-_IMAGEJ_UNITS = {"micron": "µm", "\\u00B5m": "µm", "um": "µm"}
 
 
 def save(image, path, **kwargs) -> None:
@@ -81,8 +81,7 @@ def _resolution_calibration(page, metadata: Metadata, imagej: dict | None) -> No
     if "XResolution" not in tags or "YResolution" not in tags:
         return
     if imagej and imagej.get("unit"):
-        unit = str(imagej["unit"])
-        units = _IMAGEJ_UNITS.get(unit, unit)
+        units = normalise_units(str(imagej["unit"]))
     elif getattr(tags.get("ResolutionUnit"), "value", None) == 3:
         units = "cm"
     else:
