@@ -37,6 +37,7 @@ import numpy as np
 from ..errors import FormatMismatch
 from ..imagefile import ImageFile
 from ..metadata import Metadata
+from ._hdf5 import open_hdf5
 from ._text import decode_text, normalise_units
 
 __all__ = ["decode_text", "hdf5_metadata", "load", "normalise_units"]
@@ -521,12 +522,7 @@ def load(path, *, signal=None, **kwargs) -> ImageFile:
     """
     import h5py
 
-    try:
-        handle = h5py.File(path, "r")
-    except (PermissionError, FileNotFoundError):
-        raise
-    except OSError as err:
-        raise FormatMismatch(f"not a readable HDF5 file: {err}") from err
+    handle = open_hdf5(path)
     try:
         with handle:
             data, metadata = _read(h5py, handle, signal)

@@ -32,8 +32,31 @@ def save(image, path, **kwargs) -> None:
         temp_json.write_text(encode_payload(image), encoding="ascii")
 
 
+def _check_header(path) -> None:
+    """Decline a file whose header describes more data than the file holds (before allocating it)."""
+    from numpy.lib import format as npy_format
+
+    with open(path, "rb") as handle:
+        try:
+            version = npy_format.read_magic(handle)
+        except ValueError:
+            return  # not .npy (perhaps .npz): np.load says what it is
+        try:
+            read_header = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+            shape, _fortran, dtype = read_header(handle)
+        except ValueError as err:
+            raise FormatMismatch(f"a damaged .npy header: {err}") from err
+        size = Path(path).stat().st_size - handle.tell()
+    expected = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if not dtype.hasobject and expected > size:
+        raise FormatMismatch(
+            f"truncated or damaged: its header describes {expected} bytes of {shape} {dtype}, the file holds {size}"
+        )
+
+
 def load(path, **kwargs) -> ImageFile:
     """Read a ``.npy`` file (never unpickling) and its sidecar if there is one."""
+    _check_header(path)
     try:
         data = np.load(path, allow_pickle=False)
     except ValueError as err:

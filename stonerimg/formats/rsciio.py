@@ -106,8 +106,8 @@ def _read(path, name: str, plugin: str, kwargs: dict) -> tuple[list, str]:
     options = _reader_options(name, reader, dict(kwargs))
     try:
         signals = reader(str(path), lazy=False, **options)
-    except MemoryError:
-        raise
+    except (MemoryError, PermissionError, FileNotFoundError):
+        raise  # not a question of format: the registry reports these as they are
     except Exception as err:  # RosettaSciIO raises whatever its parser hits on a foreign or corrupt file
         logger.debug("RosettaSciIO %s reader failed on %s", plugin, path, exc_info=True)
         raise FormatMismatch(f"RosettaSciIO's {plugin} reader cannot read it: {type(err).__name__}: {err}") from err

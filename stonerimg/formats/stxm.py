@@ -171,15 +171,9 @@ def load(path, *, regrid=False, bcn: bool = False, **kwargs) -> STXMImage:
     bcn : bool, default False
         Beam-current normalise: divide by the beam monitor.
     """
-    import h5py
+    from ._hdf5 import open_hdf5
 
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as err:
-        if isinstance(err, (PermissionError, FileNotFoundError)):
-            raise
-        raise FormatMismatch(f"not a readable HDF5 file: {err}") from err
-    with handle:
+    with open_hdf5(path) as handle:
         saved = handle.get("entry1")
         if saved is not None and _PAYLOAD_ATTR in saved.attrs:
             data = np.asarray(saved["counter0/data"][()])[::-1]

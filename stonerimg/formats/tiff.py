@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import json
 import numbers
+import os
 
 import numpy as np
 
@@ -123,12 +124,31 @@ def _stoner_frames(description: str):
     return None
 
 
+#: How much larger than its file a compressed image may be (deflate tops out near 1000:1).
+_MAX_COMPRESSION_RATIO = 10_000
+
+
+def _check_size(tif, file_size: int) -> None:
+    """Decline a file whose tags describe an image it cannot hold (a damaged header), before allocating it."""
+    series = tif.series[0] if tif.series else None
+    pages = series.pages if series is not None else [tif.pages.first]
+    compressed = any(getattr(p, "compression", 1) != 1 for p in pages if p is not None)
+    declared = series.nbytes if series is not None else tif.pages.first.nbytes
+    limit = file_size * (_MAX_COMPRESSION_RATIO if compressed else 1)
+    if declared > limit:
+        raise FormatMismatch(
+            f"truncated or damaged: its tags describe a {declared}-byte image, more than this {file_size}-byte "
+            "file can hold"
+        )
+
+
 def load(path, **kwargs) -> ImageFile:
     """Read a TIFF file (the first series of pages)."""
     import tifffile
 
     try:
         with tifffile.TiffFile(path) as tif:
+            _check_size(tif, os.path.getsize(path))
             page = tif.pages.first
             description = page.description or ""
             if is_payload(description):
