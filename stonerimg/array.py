@@ -161,8 +161,14 @@ class ImageArray(np.ma.MaskedArray):
         result._filename = self._filename
         result.__dict__.update({k: v for k, v in self.__dict__.items() if not _private(k)})
         if keep_mask and self._mask is not np.ma.nomask and result.shape == self.shape:
-            result.mask = np.array(self._mask, dtype=bool, copy=True)
+            result._set_mask_fast(np.array(self._mask, dtype=bool, copy=True))
         return result
+
+    def _set_mask_fast(self, mask: np.ndarray) -> None:
+        """Install a boolean mask of this image's shape without the copy the ``mask`` setter makes."""
+        # MaskedArray's setter copies through ``.flat`` (about 12 ms for 2048 x 2048)
+        self._mask = mask
+        self._sharedmask = False
 
     def save(self, filename, *, fmt: str | None = None, **kwargs) -> ImageArray:
         """Save the image atomically through the format registry and return it unchanged.
@@ -174,6 +180,18 @@ class ImageArray(np.ma.MaskedArray):
 
         save(self, filename, fmt=fmt, **kwargs)
         return self
+
+    def save_tiff(self, filename, **kwargs) -> ImageArray:
+        """Save as TIFF whatever the extension (see :func:`stonerimg.save`); return the image."""
+        return self.save(filename, fmt="tiff", **kwargs)
+
+    def save_png(self, filename, **kwargs) -> ImageArray:
+        """Save as PNG whatever the extension (see :func:`stonerimg.save`); return the image."""
+        return self.save(filename, fmt="png", **kwargs)
+
+    def save_npy(self, filename, **kwargs) -> ImageArray:
+        """Save as NumPy ``.npy`` with a metadata sidecar (see :func:`stonerimg.save`); return the image."""
+        return self.save(filename, fmt="npy", **kwargs)
 
     # ------------------------------------------------------------ metadata access
     def __getitem__(self, index):

@@ -90,32 +90,6 @@ def synthetic_pair(shape=(128, 160), drift=TRUE_DRIFT, seed=1) -> tuple[ImageArr
     return images[0], images[1]
 
 
-def measure_drift(reference: ImageArray, moving: ImageArray, upsample_factor: int = 50) -> tuple[float, float]:
-    """``(x, y)`` shift that moves ``moving`` back onto ``reference``.
-
-    Magnetic contrast reverses with the polarization, so the images are compared
-    by their edges (Scharr gradient magnitude of a lightly smoothed image), which
-    are the same for both, and then registered by phase correlation.
-    """
-    from skimage.filters import gaussian, scharr
-    from skimage.registration import phase_cross_correlation
-
-    def edges(image):
-        return scharr(gaussian(np.asarray(image.data, dtype=float), sigma=1.0))
-
-    shift, _error, _phase = phase_cross_correlation(edges(reference), edges(moving), upsample_factor=upsample_factor)
-    return float(shift[1]), float(shift[0])
-
-
-def shift_image(image: ImageArray, shift: tuple[float, float]) -> ImageArray:
-    """Shift by ``(x, y)`` pixels with cubic interpolation; metadata kept, shift recorded."""
-    from scipy import ndimage
-
-    moved = image._derive(ndimage.shift(np.asarray(image.data), (shift[1], shift[0]), order=3, mode="nearest"))
-    moved["drift_shift"] = tuple(shift)
-    return moved
-
-
 def run(out_dir="stonerimg-demo") -> DemoResult:
     """Run the demo, writing into ``out_dir`` (created if needed)."""
     out = Path(out_dir)
@@ -129,10 +103,11 @@ def run(out_dir="stonerimg-demo") -> DemoResult:
 
     plus = load(out / "raw_plus.tif").image
     minus = load(out / "raw_minus.tif").image
-    drift = measure_drift(plus, minus)
-    result.drift_found = (-drift[0], -drift[1])
-    border = int(np.ceil(max(abs(d) for d in drift))) + 1
-    corrected = shift_image(minus, drift).crop(border)
+    # the magnetic contrast reverses with the polarization: register on edges ("scharr")
+    corrected = minus.correct_drift(plus, method="scharr")
+    result.drift_found = tuple(corrected["correct_drift"])
+    border = int(np.ceil(max(abs(d) for d in corrected["drift_shift"]))) + 1
+    corrected = corrected.crop(border)
     plus = plus.crop(border)
 
     xmcd = (plus - corrected) / (plus + corrected)

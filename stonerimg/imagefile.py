@@ -112,6 +112,18 @@ class ImageFile:
         self.image.save(filename, fmt=fmt, **kwargs)
         return self
 
+    def save_tiff(self, filename=None, **kwargs) -> ImageFile:
+        """Save as TIFF whatever the extension; return the ImageFile."""
+        return self.save(filename, fmt="tiff", **kwargs)
+
+    def save_png(self, filename=None, **kwargs) -> ImageFile:
+        """Save as PNG whatever the extension; return the ImageFile."""
+        return self.save(filename, fmt="png", **kwargs)
+
+    def save_npy(self, filename=None, **kwargs) -> ImageFile:
+        """Save as NumPy ``.npy`` with a metadata sidecar; return the ImageFile."""
+        return self.save(filename, fmt="npy", **kwargs)
+
     # ------------------------------------------------------------------ the image
     @property
     def image(self) -> ImageArray:

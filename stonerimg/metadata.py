@@ -176,6 +176,9 @@ class Metadata(dict):
     Keys are strings such as ``"collection.polarization.value"``; values are
     any of the types the JSON codec stores losslessly (numbers, strings, bytes,
     datetimes, lists, tuples, dicts, NumPy scalars and numeric arrays).
+    NumPy arrays are stored as read-only copies, so images that share a value
+    (views and results copy the dictionary, not every value) can never change
+    each other's; to change an array, assign a new one.
 
     Examples
     --------
@@ -201,6 +204,11 @@ class Metadata(dict):
         return key
 
     def __setitem__(self, key, value):
+        if isinstance(value, np.ndarray) and value.flags.writeable:
+            # images derived from one another share their metadata values (the dictionaries are
+            # copied shallowly), so arrays are stored as read-only copies that nobody can change
+            value = value.copy()
+            value.flags.writeable = False
         super().__setitem__(self._check_key(key), value)
 
     def update(self, *args, **kwargs):

@@ -333,7 +333,7 @@ class TestJSONRoundTrip:
         result = roundtrip(arr)
         assert_same(arr, result)
         assert result.dtype.str == arr.dtype.str  # byte order kept
-        assert result.flags.writeable
+        assert not result.flags.writeable  # arrays in Metadata are read-only copies
 
     def test_arrays_and_scalars_nested_in_containers(self):
         value = {"arrs": [np.arange(3, dtype=np.uint8), (np.float32(1.5), np.array([True]))], 5: np.int64(3)}
@@ -372,10 +372,11 @@ class TestJSONRoundTrip:
         text.encode("ascii")
 
     def test_to_json_does_not_modify(self):
-        arr = np.arange(3.0)
-        md = Metadata({"a": arr, "b": [1, (2, 3)]})
+        md = Metadata({"a": np.arange(3.0), "b": [1, (2, 3)]})
+        stored = md["a"]
         md.to_json()
-        assert md["a"] is arr and md["b"] == [1, (2, 3)]
+        assert md["a"] is stored and md["b"] == [1, (2, 3)]
+        np.testing.assert_array_equal(stored, np.arange(3.0))
 
 
 class TestJSONErrors:
@@ -713,3 +714,16 @@ def test_real_kerr_png_text_chunks(kerr_dir):
     assert parsed["MEAS:VISA "] == []
     assert parsed["ST Waveform"] == "Sine Wave"
     assert parsed["Version"] == "National Instruments IMAQ Vision 8.6.0"
+
+
+def test_arrays_are_stored_as_read_only_copies():
+    source = np.arange(4.0)
+    md = Metadata({"a": source})
+    source[0] = 99.0  # changing the array given does not change the metadata
+    assert md["a"][0] == 0.0
+    with pytest.raises(ValueError, match="read-only"):
+        md["a"][1] = 5.0
+    view = md.copy()
+    assert view["a"] is md["a"]  # shared, and safe to share because nobody can change it
+    view["a"] = np.zeros(4)
+    assert md["a"][3] == 3.0

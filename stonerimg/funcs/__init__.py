@@ -12,9 +12,12 @@ import numpy as np
 
 from ..array import ImageArray
 from ._binding import as_image, image_function, registered
-from .geometry import box_to_slices, crop, parse_box
+from .filters import denoise, filter_image, level_image, sgolay2d
+from .fourier import RadialProfile, fft, radial_coordinates, radial_profile
+from .geometry import box_to_slices, crop, parse_box, rotate, translate, translate_limits
 from .grid import gridimage
 from .intensity import (
+    adjust_contrast,
     asfloat,
     asint,
     clip_intensity,
@@ -23,10 +26,21 @@ from .intensity import (
     dtype_limits,
     im_scale,
     normalise,
+    quantize,
+    remove_outliers,
     span,
+    subtract_image,
+    threshold_minmax,
 )
+from .plotting import hist, imshow, plot_histogram
+from .profiles import Profile, profile_line
+from .registration import align, correct_drift
 
 __all__ = [
+    "Profile",
+    "RadialProfile",
+    "adjust_contrast",
+    "align",
     "apply",
     "as_image",
     "asfloat",
@@ -35,15 +49,34 @@ __all__ = [
     "clip_intensity",
     "clip_neg",
     "convert",
+    "correct_drift",
     "crop",
+    "denoise",
     "dtype_limits",
+    "fft",
+    "filter_image",
     "gridimage",
+    "hist",
     "im_scale",
     "image_function",
+    "imshow",
+    "level_image",
     "normalise",
     "parse_box",
+    "plot_histogram",
+    "profile_line",
+    "quantize",
+    "radial_coordinates",
+    "radial_profile",
     "registered",
+    "remove_outliers",
+    "rotate",
+    "sgolay2d",
     "span",
+    "subtract_image",
+    "threshold_minmax",
+    "translate",
+    "translate_limits",
 ]
 
 

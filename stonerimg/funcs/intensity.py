@@ -1,22 +1,28 @@
-"""Intensity: dtype conversion, scaling, clipping and the range of an image.
+"""Intensity: dtype conversion, scaling, clipping, contrast and the range of an image.
 
 The conversion rules are those of scikit-image's ``img_as_*`` family (floats
 live in [0, 1] or [-1, 1], integers use their whole range), extended to every
-integer width and with warnings when precision or sign is lost.
+integer width and with warnings when precision or sign is lost.  The contrast
+functions (:func:`adjust_contrast`, :func:`quantize`, :func:`remove_outliers`,
+:func:`threshold_minmax`, :func:`subtract_image`) take every statistic from the
+unmasked, finite pixels only.
 """
 
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
 
 from ..array import ImageArray
 from ..errors import ConversionWarning
+from ..imagefile import ImageFile
 from ._binding import image_function
 from .geometry import box_to_slices
 
 __all__ = [
+    "adjust_contrast",
     "asfloat",
     "asint",
     "clip_intensity",
@@ -25,7 +31,11 @@ __all__ = [
     "dtype_limits",
     "im_scale",
     "normalise",
+    "quantize",
+    "remove_outliers",
     "span",
+    "subtract_image",
+    "threshold_minmax",
 ]
 
 _SUPPORTED_KINDS = "biuf"
@@ -41,6 +51,33 @@ def _int_dtype(kind: str, bits: int) -> np.dtype:
         if size > bits or (size == bits and not signed):
             return np.dtype(f"{'i' if signed else 'u'}{size // 8}")
     raise ValueError(f"no {'signed' if signed else 'unsigned'} integer type holds {bits}-bit values")
+
+
+def _unmasked(image: ImageArray) -> np.ndarray:
+    """Return the pixels statistics use: the data itself (no copy) when nothing is masked."""
+    data = np.asarray(image.data)
+    mask = np.ma.getmask(image)
+    if mask is np.ma.nomask or not mask.any():
+        return data
+    return data[~mask]
+
+
+def _value_range(values: np.ndarray, *, finite: bool = False):
+    """Return ``(min, max)`` ignoring NaN (and infinities when ``finite``), or None if nothing is left.
+
+    The common case - no NaN - costs one pass for each of min and max and no copy.
+    """
+    if values.size == 0:
+        return None
+    low, high = values.min(), values.max()
+    if values.dtype.kind in "fc":
+        bad = np.isfinite if finite else (lambda v: ~np.isnan(v))
+        if not (bad(low) and bad(high)):
+            values = values[bad(values)]
+            if values.size == 0:
+                return None
+            low, high = values.min(), values.max()
+    return low, high
 
 
 def _prec_loss(dtype_in: np.dtype, dtype_out: np.dtype) -> None:
@@ -104,8 +141,10 @@ def _convert_array(data: np.ndarray, dtype_out: np.dtype, *, uniform: bool, norm
             return data.astype(dtype_out)
         _prec_loss(dtype_in, dtype_out)
         low = 0.0 if kind_out == "u" else -1.0
-        if data.size and (np.nanmin(data) < low or np.nanmax(data) > 1.0):
-            if kind_out == "u" and np.nanmin(data) < 0:
+        value_range = _value_range(data)
+        has_nan = value_range is not None and data.size and np.isnan(data.min())
+        if value_range is not None and (value_range[0] < low or value_range[1] > 1.0):
+            if kind_out == "u" and value_range[0] < 0:
                 _sign_loss(dtype_in, dtype_out)
             warnings.warn(
                 f"float values outside [{low:g}, 1] clipped converting to {dtype_out}; normalise() first to keep them",
@@ -127,7 +166,9 @@ def _convert_array(data: np.ndarray, dtype_out: np.dtype, *, uniform: bool, norm
             out = np.multiply(data, (info.max - info.min + 1.0) / 2.0, dtype=work)
             np.floor(out, out=out)
         np.clip(out, info.min, info.max, out=out)
-        return np.nan_to_num(out, nan=0.0).astype(dtype_out)
+        if has_nan:
+            np.nan_to_num(out, copy=False, nan=0.0)
+        return out.astype(dtype_out)
     info_in = np.iinfo(dtype_in)
     if kind_out == "f":
         if not normalise:
@@ -299,7 +340,7 @@ def clip_intensity(image: ImageArray, clip_negative: bool = False, limits=None) 
 def clip_neg(image: ImageArray) -> ImageArray:
     """Set negative pixels to 0."""
     data = np.asarray(image.data)
-    return image._derive(np.where(data < 0, np.zeros((), data.dtype), data))
+    return image._derive(np.maximum(data, np.zeros((), data.dtype)))
 
 
 @image_function
@@ -339,21 +380,25 @@ def normalise(image: ImageArray, scale=None, sample=None, limits=(0.0, 1.0), sca
     """
     out_low, out_high = (-1.0, 1.0) if scale is None else scale
     region = image if sample is None else image[(Ellipsis, *box_to_slices(image, sample))]
-    values = np.ma.compressed(region)
-    values = values[np.isfinite(values)] if values.dtype.kind == "f" else values
-    if values.size == 0:
-        raise ValueError("image: no unmasked finite pixels to take the input range from")
     low_frac, high_frac = limits
     if not 0.0 <= low_frac < high_frac <= 1.0:
         raise ValueError(f"limits must be fractions with 0 <= low < high <= 1, not {limits!r}")
+    values = _unmasked(region)
+    value_range = _value_range(values, finite=True)
+    if value_range is None:
+        raise ValueError("image: no unmasked finite pixels to take the input range from")
     if (low_frac, high_frac) == (0.0, 1.0):
-        low, high = float(values.min()), float(values.max())
+        low, high = float(value_range[0]), float(value_range[1])
     else:
+        if values.dtype.kind in "fc":
+            values = values[np.isfinite(values)]
         low, high = (float(v) for v in np.quantile(values, [low_frac, high_frac]))
     if high == low:
         raise ValueError(f"image: all pixels used for the input range have the value {low}; cannot normalise")
     data = np.asarray(image.data, dtype=np.float64)
-    result = (data - low) * ((out_high - out_low) / (high - low)) + out_low
+    result = data - low
+    result *= (out_high - out_low) / (high - low)
+    result += out_low
     if (low_frac, high_frac) != (0.0, 1.0):
         np.clip(result, min(out_low, out_high), max(out_low, out_high), out=result)
     mask = np.ma.getmask(image)
@@ -372,12 +417,10 @@ def span(image: ImageArray) -> tuple:
     >>> span(np.ma.masked_greater(np.array([[1, 5, 9]]), 6))
     (np.int64(1), np.int64(5))
     """
-    values = np.ma.compressed(image)
-    if values.dtype.kind in "fc":
-        values = values[~np.isnan(values)]
-    if values.size == 0:
+    value_range = _value_range(_unmasked(image))
+    if value_range is None:
         raise ValueError("image: every pixel is masked or NaN; it has no span")
-    return values.min(), values.max()
+    return value_range
 
 
 @image_function
@@ -401,3 +444,455 @@ def im_scale(image: ImageArray, n: int, m: int) -> ImageArray:
     if m < n:
         _prec_loss(data.dtype, _int_dtype(data.dtype.kind, m))
     return image._derive(_scale_bits(data, int(n), int(m)))
+
+
+# ------------------------------------------------------------------ contrast
+def _pair(value, name: str) -> tuple[float, float]:
+    """Return ``value`` as two finite floats ``(low, high)`` or raise naming ``name``."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name}: expected a pair of numbers (low, high), not {value!r}")
+    try:
+        low, high = value
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected a pair of numbers (low, high), not {value!r}") from None
+    if not all(isinstance(v, numbers.Real) for v in (low, high)):
+        raise TypeError(f"{name}: expected a pair of numbers (low, high), not {value!r}")
+    low, high = float(low), float(high)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ValueError(f"{name}: the values must be finite, not {value!r}")
+    return low, high
+
+
+def _fractions(value, name: str) -> tuple[float, float]:
+    """Return a pair of cumulative-distribution fractions with ``0 <= low < high <= 1``."""
+    low, high = _pair(value, name)
+    if not 0.0 <= low < high <= 1.0:
+        raise ValueError(f"{name}: must be fractions of the distribution with 0 <= low < high <= 1, not {value!r}")
+    return low, high
+
+
+def _real(value, name: str) -> float:
+    """Return ``value`` as a finite float or raise naming ``name``."""
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: must be a real number, not {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name}: must be finite, not {value}")
+    return value
+
+
+def _check_ordered(image: ImageArray) -> np.ndarray:
+    """Return the plain pixel data, refusing dtypes whose intensities cannot be ordered."""
+    data = np.asarray(image.data)
+    if data.dtype.kind not in "uif":
+        raise ValueError(f"image: needs integer or float intensities, not {data.dtype}")
+    return data
+
+
+def _unmasked_values(image: ImageArray) -> np.ndarray:
+    """Return the unmasked, finite pixel values as a 1-D array (a view where possible)."""
+    values = _unmasked(image).ravel()
+    if values.dtype.kind == "f":
+        finite = np.isfinite(values)
+        if not finite.all():
+            values = values[finite]
+    if values.size == 0:
+        raise ValueError("image: every pixel is masked or not finite; there is no distribution to use")
+    return values
+
+
+def _holds_exactly(dtype: np.dtype, values) -> bool:
+    """Whether every number in ``values`` is stored exactly in ``dtype``."""
+    values = np.asarray(values)
+    if values.dtype.kind not in "biuf":
+        return False
+    if values.size == 0:
+        return True
+    if dtype.kind in "ui":
+        if values.dtype.kind == "f" and not (np.all(np.isfinite(values)) and np.all(values == np.round(values))):
+            return False
+        info = np.iinfo(dtype)
+        return bool(info.min <= values.min() and values.max() <= info.max)
+    if dtype.kind == "f":
+        with np.errstate(over="ignore", invalid="ignore"):
+            cast = values.astype(dtype)
+        same = cast == values
+        if values.dtype.kind == "f":
+            same |= np.isnan(cast) & np.isnan(values)
+        return bool(np.all(same))
+    return dtype.kind == "b" and values.dtype.kind == "b"
+
+
+def _as_float_data(image: ImageArray) -> np.ndarray:
+    """Return the pixels as floats: floats as they are, integers divided by their type's maximum."""
+    data = np.asarray(image.data)
+    if data.dtype.kind == "f":
+        return data
+    if data.dtype.kind not in "biu":
+        raise ValueError(f"image: needs integer, bool or float intensities, not {data.dtype}")
+    return _convert_array(data, np.dtype(np.float64), uniform=False, normalise=True)
+
+
+@image_function
+def adjust_contrast(image: ImageArray, lims=(0.1, 0.9), percent: bool = True) -> ImageArray:
+    """Stretch the intensity between two limits with :func:`skimage.exposure.rescale_intensity`.
+
+    Pixels at or below the lower limit go to the bottom of the output range,
+    pixels at or above the upper limit to the top, and those between are
+    scaled linearly.
+
+    Parameters
+    ----------
+    image : ImageArray
+        Input image (integer or float).
+    lims : (low, high), default (0.1, 0.9)
+        The input limits.  With ``percent`` they are fractions (0..1) of the
+        cumulative distribution of the unmasked, finite pixels (the default
+        drops the darkest and brightest 10 %); otherwise absolute intensities.
+    percent : bool, default True
+        Whether ``lims`` are fractions of the distribution (True) or intensities.
+
+    Returns
+    -------
+    ImageArray
+        The rescaled image, of the input's dtype, with its mask and metadata;
+        ``metadata["adjust_contrast"]`` holds the absolute limits used as a
+        tuple of floats ``(vmin, vmax)``.
+
+    Raises
+    ------
+    ValueError
+        If ``lims`` is not a pair with ``low < high`` (fractions in 0..1 with
+        ``percent``), or if both limits fall on the same intensity.
+
+    Notes
+    -----
+    The output range is scikit-image's ``out_range="dtype"``, as in the Stoner
+    package: an integer image fills its type's whole range (``0..65535`` for
+    ``uint16``); a float image goes to [0, 1] when the lower limit is >= 0 and
+    to [-1, 1] when it is negative.  The percentiles are those of
+    :func:`numpy.quantile` (linear interpolation) over the unmasked, finite
+    pixels; the stretch itself is applied to every pixel, masked ones included,
+    so removing the mask later shows consistent values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> im = ImageArray(np.array([[0.0, 0.1, 0.2, 0.3, 0.4]]))
+    >>> out = im.adjust_contrast((0.1, 0.3), percent=False)
+    >>> out.round(3).tolist(), out["adjust_contrast"]
+    ([[0.0, 0.0, 0.5, 1.0, 1.0]], (0.1, 0.3))
+    >>> im.adjust_contrast((0.25, 0.75))["adjust_contrast"]
+    (0.1, 0.3)
+    """
+    from skimage.exposure import rescale_intensity
+
+    data = _check_ordered(image)
+    if percent:
+        low, high = _fractions(lims, "lims")
+        vmin, vmax = (float(v) for v in np.quantile(_unmasked_values(image), [low, high]))
+        if vmin == vmax:
+            raise ValueError(
+                f"image: the {low:g} and {high:g} fractions of the distribution are both {vmin:g}; "
+                "no contrast to stretch (widen lims)"
+            )
+    else:
+        vmin, vmax = _pair(lims, "lims")
+        if not vmin < vmax:
+            raise ValueError(f"lims: the lower limit must be below the upper one, not {lims!r}")
+    result = image._derive(rescale_intensity(data, in_range=(vmin, vmax)))
+    result.metadata["adjust_contrast"] = (vmin, vmax)
+    return result
+
+
+@image_function
+def quantize(image: ImageArray, output, levels=None) -> ImageArray:
+    """Map the intensity onto fixed output values, one per band of input intensities.
+
+    Parameters
+    ----------
+    image : ImageArray
+        Input image (integer or float).
+    output : sequence of numbers
+        The ``n`` output values, one per band, from the lowest band up.
+    levels : sequence of numbers, optional
+        The band boundaries, increasing:
+
+        * ``None`` (default): ``n`` bands of equal width spanning the unmasked,
+          finite pixels' range ``[min, max]``;
+        * ``n - 1`` values: the boundaries between bands; the lowest and highest
+          bands extend without limit, so every pixel is mapped;
+        * ``n + 1`` values: the edges of every band; pixels below the first or
+          above the last edge are left as they are.
+
+    Returns
+    -------
+    ImageArray
+        The quantised image with the input's mask and metadata.  It keeps the
+        input's dtype when that holds every output value exactly, otherwise it
+        has NumPy's common type of the input and ``output``.
+
+    Raises
+    ------
+    ValueError
+        If ``output`` is empty or not 1-D numbers, ``levels`` does not increase
+        or has neither ``n - 1`` nor ``n + 1`` values.
+
+    Notes
+    -----
+    A pixel of value ``v`` goes to band ``i`` when ``e[i] < v <= e[i + 1]``, the
+    Stoner convention (the first band also includes its lower edge, so the
+    bands cover ``[e[0], e[n]]`` exactly); it is :func:`numpy.digitize` with
+    ``right=True`` on the inner boundaries.  As in the Stoner package, masked
+    pixels are ignored for the data range and keep their values (and their
+    mask), and NaN pixels stay NaN.  Stoner's default bands are widened by 1 %
+    of the range on each side so the extremes fall inside; here the equal bands
+    span exactly ``[min, max]`` and include both ends.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> im = ImageArray(np.array([[0.0, 0.2, 0.4, 0.6, 0.8, 1.0]]))
+    >>> im.quantize([-1, 1]).tolist()
+    [[-1.0, -1.0, -1.0, 1.0, 1.0, 1.0]]
+    >>> im.quantize([0, 1, 2], levels=[0.3, 0.7]).tolist()
+    [[0.0, 0.0, 1.0, 1.0, 2.0, 2.0]]
+    >>> im.quantize([5], levels=[0.1, 0.9]).tolist()
+    [[0.0, 5.0, 5.0, 5.0, 5.0, 1.0]]
+    """
+    out_vals = np.asarray(output)
+    if out_vals.ndim != 1 or out_vals.size == 0 or out_vals.dtype.kind not in "biuf":
+        raise ValueError(f"output: expected a non-empty sequence of numbers, not {output!r}")
+    n = out_vals.size
+    data = _check_ordered(image)
+    outer = None
+    if levels is None:
+        value_range = _value_range(_unmasked(image), finite=True)
+        if value_range is None:
+            raise ValueError("image: every pixel is masked or not finite; there is no distribution to use")
+        inner = np.linspace(float(value_range[0]), float(value_range[1]), n + 1)[1:-1]
+    else:
+        try:
+            edges = np.asarray(levels, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"levels: expected a sequence of numbers, not {levels!r}") from None
+        if edges.ndim != 1 or np.isnan(edges).any():
+            raise ValueError(f"levels: expected a 1-D sequence of numbers, not {levels!r}")
+        if np.any(np.diff(edges) < 0):
+            raise ValueError(f"levels: must increase, not {levels!r}")
+        if edges.size == n - 1:
+            inner = edges
+        elif edges.size == n + 1:
+            inner, outer = edges[1:-1], (edges[0], edges[-1])
+        else:
+            raise ValueError(
+                f"levels: {n} output values need {n - 1} boundaries or {n + 1} band edges, not {edges.size}"
+            )
+    dtype = data.dtype if _holds_exactly(data.dtype, out_vals) else np.result_type(data.dtype, out_vals.dtype)
+    result = out_vals.astype(dtype)[np.searchsorted(inner, data, side="left")]
+    keep = np.ma.getmaskarray(image) if np.ma.getmask(image) is not np.ma.nomask else None
+    if data.dtype.kind == "f":
+        keep = np.isnan(data) if keep is None else keep | np.isnan(data)
+    if outer is not None:
+        outside = (data < outer[0]) | (data > outer[1])
+        keep = outside if keep is None else keep | outside
+    if keep is not None and keep.any():
+        np.copyto(result, data, where=keep, casting="unsafe")
+    return image._derive(result)
+
+
+@image_function
+def remove_outliers(image: ImageArray, percentiles=(0.01, 0.99), replace=None) -> ImageArray:
+    """Replace the pixels beyond two fractions of the intensity distribution.
+
+    Parameters
+    ----------
+    image : ImageArray
+        Input image (integer or float).
+    percentiles : (low, high), default (0.01, 0.99)
+        Fractions (0..1) of the cumulative distribution of the unmasked, finite
+        pixels: pixels below the ``low`` quantile or above the ``high`` quantile
+        are outliers (the default treats the darkest and brightest 1 % so).
+    replace : number or (low_value, high_value), optional
+        What the outliers become.  ``None`` (default) uses the quantile values
+        themselves, i.e. clips the intensity to them; one number replaces both
+        kinds (e.g. ``np.nan`` in a float image); a pair gives the value for the
+        low and for the high outliers.
+
+    Returns
+    -------
+    ImageArray
+        The image, of the input's dtype, with its mask and metadata.
+
+    Raises
+    ------
+    ValueError
+        If ``percentiles`` are not fractions with ``low < high``, or the image's
+        dtype cannot hold the ``replace`` values exactly (e.g. NaN or 0.5 in an
+        integer image: convert with :func:`asfloat` first).
+
+    Notes
+    -----
+    The limits are :func:`numpy.quantile` (linear interpolation) of the
+    unmasked, finite pixels; Stoner interpolated a 1000-bin cumulative
+    histogram, which agrees to within a bin.  For an integer image the limits
+    are rounded to the nearest integer so the dtype is kept.  Masked pixels are
+    neither counted nor replaced, and NaN pixels stay NaN.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> im = ImageArray(np.array([[-50.0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 100]]))
+    >>> im.remove_outliers((0.1, 0.9)).tolist()
+    [[1.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 9.0]]
+    >>> im.remove_outliers((0.1, 0.9), replace=np.nan).tolist()
+    [[nan, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, nan]]
+    """
+    data = _check_ordered(image)
+    frac_low, frac_high = _fractions(percentiles, "percentiles")
+    low, high = (float(v) for v in np.quantile(_unmasked_values(image), [frac_low, frac_high]))
+    if data.dtype.kind in "ui":
+        low, high = int(round(low)), int(round(high))
+    if replace is None:
+        fill_low, fill_high = low, high
+    else:
+        if isinstance(replace, numbers.Number):
+            fill_low = fill_high = replace
+        else:
+            try:
+                fill_low, fill_high = replace
+            except (TypeError, ValueError):
+                raise ValueError(f"replace: expected None, a number or a pair of numbers, not {replace!r}") from None
+        if not _holds_exactly(data.dtype, [fill_low, fill_high]):
+            raise ValueError(
+                f"replace: an image of dtype {data.dtype} cannot hold {replace!r} exactly; convert it with asfloat()"
+            )
+    mask = np.ma.getmask(image)
+    if replace is None:
+        result = np.clip(data, low, high)
+        if mask is not np.ma.nomask:
+            np.copyto(result, data, where=mask)
+    else:
+        result = data.copy()
+        below, above = data < low, data > high
+        if mask is not np.ma.nomask:
+            below &= ~mask
+            above &= ~mask
+        result[below] = fill_low
+        result[above] = fill_high
+    return image._derive(result)
+
+
+@image_function
+def threshold_minmax(image: ImageArray, threshmin: float = 0.1, threshmax: float = 0.9) -> ImageArray:
+    """Return a bool image, True where ``threshmin < value < threshmax``.
+
+    Parameters
+    ----------
+    image : ImageArray
+        Input image.
+    threshmin, threshmax : float, default 0.1 and 0.9
+        The thresholds, both exclusive, on the float intensity scale: a float
+        image is compared as it is, an integer image after :func:`convert` to
+        float (divided by its type's maximum, so 0.5 is half of 65535 for
+        ``uint16``), as in the Stoner package.  The image is not normalised to
+        its own range first: call :func:`normalise` (``scale=(0, 1)``) for that.
+
+    Returns
+    -------
+    ImageArray
+        A bool image with the input's mask and metadata (so
+        ``ImageFile.threshold_minmax`` replaces the file's image with it).
+        Masked pixels are computed like the others and stay masked; use
+        ``result.filled(False)`` to drop them.
+
+    Raises
+    ------
+    ValueError
+        If ``threshmin`` is not below ``threshmax``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> im = ImageArray(np.array([[0.0, 0.1, 0.5, 0.9, 1.0]]))
+    >>> im.threshold_minmax().tolist()
+    [[False, False, True, False, False]]
+    >>> ImageArray(np.array([[0, 32768, 65535]], np.uint16)).threshold_minmax(0.4, 0.6).tolist()
+    [[False, True, False]]
+    """
+    low, high = _real(threshmin, "threshmin"), _real(threshmax, "threshmax")
+    if not low < high:
+        raise ValueError(f"threshmin ({threshmin}) must be below threshmax ({threshmax})")
+    values = _as_float_data(image)
+    result = values > low
+    result &= values < high
+    return image._derive(result)
+
+
+@image_function
+def subtract_image(image: ImageArray, background, contrast: float = 16, clip: bool = True, offset: float = 0.5):
+    """Subtract a background image and amplify the difference: ``contrast * (image - background) + offset``.
+
+    Parameters
+    ----------
+    image : ImageArray
+        Input image.
+    background : ImageArray, ImageFile or numpy.ndarray
+        The background, of the same shape as the image.
+    contrast : float, default 16
+        The factor the difference is multiplied by.
+    clip : bool, default True
+        Clip the result to [0, 1], the display range of a float image.
+    offset : float, default 0.5
+        Added after the multiplication, so "no difference" is mid-grey.
+
+    Returns
+    -------
+    ImageArray
+        A float image with the input's metadata and the union (OR) of both
+        masks.
+
+    Raises
+    ------
+    TypeError
+        If ``background`` is not an image or an array.
+    ValueError
+        If ``background`` does not have the image's shape.
+
+    Notes
+    -----
+    Both images are first put on the same float scale by the :func:`convert`
+    rules: a float image is used as it is, an integer (or bool) image is
+    divided by its type's maximum (``uint16``: 65535 -> 1.0).  The result is
+    float64, or float32 when both inputs are float32.  Stoner converted the
+    image with ``asfloat(normalise=False)`` but not the background, and clipped
+    a float result to [-1, 1]; that only gives this result for float inputs in
+    [0, 1] with ``offset`` and ``contrast`` keeping the result non-negative.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> im = ImageArray(np.array([[0.50, 0.52, 0.60]]))
+    >>> im.subtract_image(np.full((1, 3), 0.5)).round(3).tolist()
+    [[0.5, 0.82, 1.0]]
+    >>> im.subtract_image(np.full((1, 3), 0.5), 2, clip=False, offset=0).round(3).tolist()
+    [[0.0, 0.04, 0.2]]
+    """
+    if not isinstance(background, (np.ndarray, ImageFile)):
+        raise TypeError(f"background: must be an ImageArray, ImageFile or numpy array, not {type(background).__name__}")
+    back = background.image if isinstance(background, ImageFile) else background
+    if not isinstance(back, ImageArray):
+        back = ImageArray(back)
+    if back.shape != image.shape:
+        raise ValueError(f"background: its shape {back.shape} differs from the image's {image.shape}")
+    contrast, offset = _real(contrast, "contrast"), _real(offset, "offset")
+    result = _as_float_data(image) - _as_float_data(back)
+    result *= contrast
+    result += offset
+    if clip:
+        np.clip(result, 0.0, 1.0, out=result)
+    mask = np.ma.mask_or(np.ma.getmask(image), np.ma.getmask(back), copy=True)
+    out = image._derive(result, keep_mask=False)
+    if mask is not np.ma.nomask:
+        out.mask = mask
+    return out
