@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 
-__all__ = ["ConversionWarning", "FormatError", "FormatMismatch"]
+__all__ = ["ConversionWarning", "FormatError", "FormatMismatch", "warn_user"]
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 class FormatError(ValueError):
@@ -38,3 +42,16 @@ class FormatMismatch(Exception):  # noqa: N818 - a decline, not an error
 
 class ConversionWarning(UserWarning):
     """A dtype conversion may lose precision or sign information."""
+
+
+def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
+    """Issue a warning attributed to the first caller outside stonerimg.
+
+    Image functions call each other (``asint`` calls ``convert``), so a fixed
+    ``stacklevel`` would point into the library; this points at the user's line.
+    """
+    level, frame = 2, sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)

@@ -17,11 +17,11 @@ pixels.
 from __future__ import annotations
 
 import numbers
-import warnings
 
 import numpy as np
 
 from ..array import ImageArray
+from ..errors import warn_user
 from ._binding import image_function
 from .geometry import parse_box
 
@@ -572,11 +572,10 @@ def level_image(
         mask = _active_mask(image)
         n_clipped = np.count_nonzero(outside if mask is None else outside & ~mask)
         if n_clipped:
-            warnings.warn(
+            warn_user(
                 f"level_image: {n_clipped} unmasked pixels outside the {in_dtype} range [{low}, {high}] were "
                 "clipped; pass mode=None to keep them",
                 UserWarning,
-                stacklevel=3,
             )
         np.clip(levelled, low, high, out=levelled)
     result = image._derive(levelled)

@@ -61,6 +61,18 @@ def gridimage(
     ImageArray
         The re-gridded image; its ``actual_x``/``actual_y`` metadata become the grid
         it now lies on, so applying ``gridimage`` twice changes nothing more.
+
+    Examples
+    --------
+    A ramp ``2x + y`` measured half a pixel to the right of the nominal grid:
+
+    >>> import numpy as np
+    >>> gy, gx = np.mgrid[:4, :5].astype(float)
+    >>> image = ImageArray(2 * (gx + 0.5) + gy, metadata={"sample_x": gx, "sample_y": gy,
+    ...                                                   "actual_x": gx + 0.5, "actual_y": gy})
+    >>> regridded = image.gridimage()
+    >>> regridded[1].tolist()  # on the grid the ramp is 2x + y; x = 0 was not measured: masked
+    [None, 3.0, 5.0, 7.0, 9.0]
     """
     from scipy.interpolate import griddata
 

@@ -11,12 +11,11 @@ unmasked, finite pixels only.
 from __future__ import annotations
 
 import numbers
-import warnings
 
 import numpy as np
 
 from ..array import ImageArray
-from ..errors import ConversionWarning
+from ..errors import ConversionWarning, warn_user
 from ..imagefile import ImageFile
 from ._binding import image_function
 from .geometry import box_to_slices
@@ -81,18 +80,16 @@ def _value_range(values: np.ndarray, *, finite: bool = False):
 
 
 def _prec_loss(dtype_in: np.dtype, dtype_out: np.dtype) -> None:
-    warnings.warn(
+    warn_user(
         f"possible precision loss converting image of type {dtype_in} to {dtype_out}",
         ConversionWarning,
-        stacklevel=5,
     )
 
 
 def _sign_loss(dtype_in: np.dtype, dtype_out: np.dtype) -> None:
-    warnings.warn(
+    warn_user(
         f"negative values clipped converting image of type {dtype_in} to {dtype_out} (sign loss)",
         ConversionWarning,
-        stacklevel=5,
     )
 
 
@@ -146,10 +143,9 @@ def _convert_array(data: np.ndarray, dtype_out: np.dtype, *, uniform: bool, norm
         if value_range is not None and (value_range[0] < low or value_range[1] > 1.0):
             if kind_out == "u" and value_range[0] < 0:
                 _sign_loss(dtype_in, dtype_out)
-            warnings.warn(
+            warn_user(
                 f"float values outside [{low:g}, 1] clipped converting to {dtype_out}; normalise() first to keep them",
                 ConversionWarning,
-                stacklevel=5,
             )
         info = np.iinfo(dtype_out)
         work = np.float32 if bits_out <= 16 and bits_in <= 32 else np.float64
@@ -268,6 +264,14 @@ def asfloat(image: ImageArray, normalise: bool = True, clip: bool = False, clip_
     ImageArray
         A float image (the input itself, as a new view, when it is already float and
         no clipping is asked for).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> asfloat(np.array([[0, 51, 255]], np.uint8)).tolist()
+    [[0.0, 0.2, 1.0]]
+    >>> asfloat(np.array([[0, 51, 255]], np.uint8), normalise=False).tolist()
+    [[0.0, 51.0, 255.0]]
     """
     result = image if image.dtype.kind == "f" else convert(image, np.float64, normalise=normalise)
     if clip or clip_negative:
@@ -280,6 +284,12 @@ def asint(image: ImageArray, dtype=np.uint16) -> ImageArray:
     """Return the image converted to an integer type (default ``uint16``) with :func:`convert`.
 
     May warn (:class:`~stonerimg.ConversionWarning`) about loss of precision or sign.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> asint(np.array([[0.0, 0.5, 1.0]])).tolist()
+    [[0, 32768, 65535]]
     """
     if np.dtype(dtype).kind not in "ui":
         raise ValueError(f"dtype: asint needs an integer dtype, not {np.dtype(dtype)}")
@@ -326,6 +336,14 @@ def clip_intensity(image: ImageArray, clip_negative: bool = False, limits=None) 
         Without ``limits``: clip to [0, max] instead of [min, max].
     limits : (low, high), optional
         Clip between these values instead.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> clip_intensity(np.array([[-2.0, 0.5, 3.0]])).tolist()
+    [[-1.0, 0.5, 1.0]]
+    >>> clip_intensity(np.array([[-2.0, 0.5, 3.0]]), limits=(0, 2)).tolist()
+    [[0.0, 0.5, 2.0]]
     """
     if limits is None:
         low, high = dtype_limits(image, clip_negative=clip_negative)
@@ -338,7 +356,14 @@ def clip_intensity(image: ImageArray, clip_negative: bool = False, limits=None) 
 
 @image_function
 def clip_neg(image: ImageArray) -> ImageArray:
-    """Set negative pixels to 0."""
+    """Set negative pixels to 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> clip_neg(np.array([[-2.0, 0.5, 3.0]])).tolist()
+    [[0.0, 0.5, 3.0]]
+    """
     data = np.asarray(image.data)
     return image._derive(np.maximum(data, np.zeros((), data.dtype)))
 
