@@ -15,23 +15,12 @@ Run: ``python scripts/benchmark_fourier.py [--size N] [--repeats N]``
 
 import argparse
 import os
-import statistics
-import time
 
 import numpy as np
+from _timing import median_seconds
 
 import stonerimg
 from stonerimg.funcs import fourier
-
-
-def median_seconds(func, repeats):
-    func()  # warm-up: imports, FFT plans, page faults
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def numpy_fft(data):

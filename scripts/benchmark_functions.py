@@ -14,27 +14,16 @@ time ``fft``/``radial_profile`` and ``correct_drift`` against their goals in mor
 """
 
 import argparse
-import statistics
-import time
 import warnings
 
 import numpy as np
+from _timing import median_seconds
 from scipy import ndimage, signal
 from skimage import exposure, filters, measure, restoration, transform, util
 from skimage.registration import phase_cross_correlation
 
 import stonerimg
 from stonerimg import ConversionWarning
-
-
-def median_seconds(func, repeats):
-    func()  # warm-up: imports, caches, page faults
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def plain_level(data):

@@ -17,10 +17,9 @@ Run: ``python scripts/benchmark_registration.py [--size N] [--repeats N]``
 """
 
 import argparse
-import statistics
-import time
 
 import numpy as np
+from _timing import interleaved_medians
 from scipy import ndimage
 from skimage.registration import phase_cross_correlation
 
@@ -38,19 +37,6 @@ def make_pair(size: int, seed: int = 0):
     drifted = ndimage.shift(base, (TRUE_DRIFT[1], TRUE_DRIFT[0]), order=3, mode="nearest")
     drifted += 0.01 * rng.standard_normal(drifted.shape)
     return base.astype(np.float64), drifted.astype(np.float64)
-
-
-def median_seconds(funcs, repeats):
-    """Median time of each function; the runs are interleaved so load changes hit all alike."""
-    for func in funcs:
-        func()  # warm up: imports, FFT plans
-    times = [[] for _ in funcs]
-    for _ in range(repeats):
-        for func, record in zip(funcs, times, strict=True):
-            start = time.perf_counter()
-            func()
-            record.append(time.perf_counter() - start)
-    return [statistics.median(record) for record in times]
 
 
 def main():
@@ -80,7 +66,7 @@ def main():
         out = drifted_im.align(ref_im, method="scharr")
         found["align scharr"] = tuple(-s for s in out["align.shift"])
 
-    t_hand, t_hand_phase, t_drift, t_align = median_seconds(
+    t_hand, t_hand_phase, t_drift, t_align = interleaved_medians(
         [by_hand(None), by_hand("phase"), stoner_drift, stoner_align], args.repeats
     )
 

@@ -10,12 +10,11 @@ Run: ``python scripts/benchmark_stxm_load.py [path-to-file] [--repeats N]``
 
 import argparse
 import os
-import statistics
-import time
 from pathlib import Path
 
 import h5py
 import numpy as np
+from _timing import median_seconds
 
 import stonerimg
 
@@ -41,15 +40,6 @@ def h5py_only(path):
 
         entry.visititems(visit)
     return image, items
-
-
-def median_seconds(func, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main():
