@@ -13,10 +13,12 @@ from . import (
 )
 from .array import AxisCalibration, Calibration, ImageArray
 from .errors import ConversionWarning, FormatError
+from .folder import ImageFolder
 from .formats import load, save
 from .funcs import image_function
 from .imagefile import ImageFile
 from .metadata import Metadata
+from .stack import ImageStack
 
 __version__ = "0.1.0"
 
@@ -27,6 +29,8 @@ __all__ = [
     "FormatError",
     "ImageArray",
     "ImageFile",
+    "ImageFolder",
+    "ImageStack",
     "Metadata",
     "__version__",
     "formats",

@@ -35,6 +35,8 @@ PUBLIC_API = [
     "FormatError",
     "ImageArray",
     "ImageFile",
+    "ImageFolder",
+    "ImageStack",
     "Metadata",
     "formats",
     "funcs",
@@ -42,7 +44,7 @@ PUBLIC_API = [
     "load",
     "save",
 ]
-SUBMODULES = ["array", "errors", "imagefile", "metadata"]
+SUBMODULES = ["array", "errors", "folder", "imagefile", "metadata", "stack"]
 
 
 def test_public_surface_is_pinned():

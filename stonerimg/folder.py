@@ -1,0 +1,1605 @@
+"""ImageFolder: many image files as one lazy collection.
+
+An :class:`ImageFolder` lists the files of a directory that match one or more
+glob patterns when it is made, and loads each file (through
+:func:`stonerimg.load`) only when it is first used, keeping the most recently
+used documents in a bounded cache.  It selects and groups files on their
+metadata, applies image functions to every image (:attr:`ImageFolder.each`),
+runs any function over the files in worker processes or on a dask cluster
+(:meth:`ImageFolder.map`), computes mask-aware averages while streaming over
+the files, and converts whole folders (:meth:`ImageFolder.convert`).
+
+Changes live in memory until saved
+    Image functions applied through :attr:`ImageFolder.each` (and
+    :meth:`ImageFolder.align`) change the documents in place.  A changed
+    document is *pinned*: it stays in memory, outside the bounded cache, for as
+    long as the folder lives, so no change is ever lost by eviction (the price:
+    a folder whose every image was changed holds every image in memory).
+    Nothing is written back to the files.  To process more files than fit in
+    memory, use :meth:`ImageFolder.map` or :meth:`ImageFolder.convert` with
+    ``process=``, which load, process and drop one file at a time.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+import dataclasses
+import errno
+import logging
+import math
+import numbers
+import operator
+import os
+import re
+import sys
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from .array import ImageArray
+from .imagefile import ImageFile
+from .metadata import _values_equal
+
+__all__ = ["ConversionReport", "FolderGroups", "ImageFolder", "convert_files", "natural_key"]
+
+logger = logging.getLogger(__name__)
+
+#: Above this many files a progress bar is shown by default (when stderr is a terminal).
+PROGRESS_THRESHOLD = 20
+#: Metadata values cached for select/groupby/metadata without reloading: arrays up to this size ...
+_LIGHT_ARRAY = 16
+#: ... and strings up to this length.
+_LIGHT_TEXT = 256
+
+_MISSING = object()
+
+
+# ---------------------------------------------------------------------- helpers
+def natural_key(name: str) -> tuple:
+    """Sort key that orders the numbers inside names by value: ``file2`` before ``file10``.
+
+    Examples
+    --------
+    >>> sorted(["file10.tif", "file2.tif", "File1.tif"], key=natural_key)
+    ['File1.tif', 'file2.tif', 'file10.tif']
+    """
+    parts = re.split(r"(\d+)", name)
+    return [int(p) if i % 2 else p.lower() for i, p in enumerate(parts)], name
+
+
+def _name_error(err: BaseException, name: str) -> BaseException:
+    """Return ``err`` if its message names ``name``, else an exception of the same type that does."""
+    if name in str(err):
+        return err
+    try:
+        named = type(err)(f"{name}: {err}")
+    except Exception:
+        named = RuntimeError(f"{name}: {type(err).__name__}: {err}")
+    named.__cause__ = err.__cause__ if err.__cause__ is not None else err
+    return named
+
+
+def _reason(err: BaseException) -> str:
+    """One reason string for a report: the message, with the type unless it is a timeout or crash."""
+    from ._workers import TaskTimeoutError, WorkerCrashedError
+
+    if isinstance(err, (TaskTimeoutError, WorkerCrashedError)):
+        return str(err)
+    return f"{type(err).__name__}: {err}"
+
+
+class _NoProgress:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int, progress: bool | None, desc: str):
+    """Return a tqdm bar when asked (by default for long runs on a terminal), else a do-nothing stand-in."""
+    if progress is None:
+        progress = total > PROGRESS_THRESHOLD and sys.stderr.isatty()
+    if not progress:
+        return _NoProgress()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="file", file=sys.stderr)
+
+
+def _check_errors(errors: str) -> str:
+    if errors not in ("raise", "skip", "collect"):
+        raise ValueError(f"errors: must be 'raise', 'skip' or 'collect', not {errors!r}")
+    return errors
+
+
+def _check_workers(workers, client) -> int:
+    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 0:
+        raise ValueError(f"workers: must be an int >= 0, not {workers!r}")
+    if workers and client is not None:
+        raise ValueError("workers and client: give one of them (a dask client brings its own workers)")
+    return int(workers)
+
+
+def _check_timeout(timeout) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not timeout > 0:
+        raise ValueError(f"timeout: must be positive seconds or None, not {timeout!r}")
+    return float(timeout)
+
+
+def _outcomes(task: Callable, items: list, *, workers: int, timeout: float | None, client) -> Iterator:
+    """Run ``task`` on every item here, in worker processes or on dask; yield Outcomes as they finish."""
+    from ._workers import Outcome, WorkerPool
+
+    if client is not None:
+        yield from _dask_outcomes(client, task, items, timeout)
+    elif workers == 0:
+        for index, item in enumerate(items):
+            try:
+                yield Outcome(index, value=task(item))
+            except Exception as err:
+                yield Outcome(index, error=err)
+    else:
+        with WorkerPool(task, min(workers, max(1, len(items))), initializer=_warm_up) as pool:
+            yield from pool.run(items, timeout=timeout, ordered=False)
+
+
+def _warm_up() -> None:
+    """Prepare a new worker process before its first deadline starts.
+
+    Imports what loading needs, and asks glibc to keep freed buffers of up to
+    32 MB for reuse instead of handing them back to the system after every file:
+    a worker loads and frees images of the same size over and over, and getting
+    the memory back from the kernel each time (page faults) cost 2-3 ms per
+    512 x 512 float64 file in ``scripts/benchmark_convert.py``.  Only the worker
+    processes are tuned, never the user's own process.
+    """
+    from . import formats  # noqa: F401
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None)
+            libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
+            libc.mallopt(-1, 128 << 20)  # M_TRIM_THRESHOLD
+        except (OSError, AttributeError):  # not glibc
+            pass
+
+
+def _dask_outcomes(client, task: Callable, items: list, timeout: float | None) -> Iterator:
+    """Run the tasks on a dask.distributed cluster; yield Outcomes as they finish.
+
+    dask cannot interrupt a running task, so ``timeout`` here bounds how long no
+    task at all may finish: after that the unfinished ones are cancelled and
+    reported as timed out.  A task whose worker dies is retried by dask and
+    fails with ``KilledWorker`` after the scheduler's ``allowed-failures``.
+    """
+    from distributed import as_completed
+
+    from ._workers import Outcome, TaskTimeoutError
+
+    futures = client.map(task, items, pure=False)
+    index_of = {future.key: i for i, future in enumerate(futures)}
+    remaining = dict(zip(index_of, futures, strict=True))
+    done = as_completed(futures)
+    last = time.monotonic()
+    try:
+        while remaining:
+            batch = done.next_batch(block=False)
+            if not batch:
+                if timeout is not None and time.monotonic() - last > timeout:
+                    client.cancel(list(remaining.values()))
+                    for key in list(remaining):
+                        del remaining[key]
+                        yield Outcome(index_of[key], error=TaskTimeoutError(f"timed out after {timeout:g} s (dask)"))
+                    break
+                time.sleep(0.01)
+                continue
+            last = time.monotonic()
+            for future in batch:
+                remaining.pop(future.key, None)
+                index = index_of[future.key]
+                if future.status == "error":
+                    yield Outcome(index, error=future.exception())
+                elif future.status == "cancelled":
+                    yield Outcome(index, error=RuntimeError("the dask task was cancelled"))
+                else:
+                    yield Outcome(index, value=future.result())
+                future.release()
+    finally:
+        if remaining:
+            client.cancel(list(remaining.values()))
+
+
+# ------------------------------------------------------------------ map tasks
+class _MapTask:
+    """Load one file (unless given its document) and call ``func`` on it; errors name the file."""
+
+    def __init__(self, func: Callable, load_kwargs: dict):
+        self.func = func
+        self.load_kwargs = load_kwargs
+
+    def __call__(self, item):
+        path, document = item
+        try:
+            if document is None:
+                from .formats import load
+
+                document = load(path, **self.load_kwargs)
+            return self.func(document)
+        except Exception as err:
+            raise _name_error(err, path) from err
+
+
+# ------------------------------------------------------------------ conversion
+#: Output formats of :meth:`ImageFolder.convert`: name -> (registered saver, extension).
+OUTPUT_FORMATS = {
+    "tiff": ("tiff", ".tif"),
+    "tif": ("tiff", ".tif"),
+    "png": ("png", ".png"),
+    "npy": ("npy", ".npy"),
+    "hdf5": ("stxm", ".hdf5"),
+    "stxm": ("stxm", ".hdf5"),
+}
+
+
+def _output_format(fmt: str) -> tuple[str, str]:
+    """Return (saver name, extension) for ``fmt``: one of OUTPUT_FORMATS or any registered format that saves."""
+    from . import formats
+
+    if not isinstance(fmt, str):
+        raise TypeError(f"fmt: must be a format name, not {type(fmt).__name__}")
+    key = fmt.lower()
+    if key in OUTPUT_FORMATS:
+        return OUTPUT_FORMATS[key]
+    savers = {f["name"]: f for f in formats.available() if f["saves"]}
+    if key in savers and savers[key]["extensions"]:
+        extensions = savers[key]["extensions"]
+        return key, min(extensions, key=lambda e: (extensions[e], e))
+    known = sorted(set(OUTPUT_FORMATS) | set(savers))
+    raise ValueError(f"fmt: cannot convert to {fmt!r}; use one of {', '.join(known)}")
+
+
+def _check_process(process) -> list[tuple[str, tuple, dict]]:
+    """Normalise ``process`` to a list of (name, args, kwargs) of registered image functions."""
+    from .funcs._binding import registered
+
+    if process is None:
+        return []
+    if isinstance(process, (str, tuple)):
+        process = [process]
+    known = registered()
+    steps = []
+    for step in process:
+        if isinstance(step, str):
+            step = (step,)
+        if not isinstance(step, (tuple, list)) or not 1 <= len(step) <= 3:
+            raise ValueError(f"process: each step is (name, args, kwargs), not {step!r}")
+        name = step[0]
+        args = tuple(step[1]) if len(step) > 1 and step[1] is not None else ()
+        kwargs = dict(step[2]) if len(step) > 2 and step[2] is not None else {}
+        if not isinstance(name, str) or name not in known:
+            raise ValueError(f"process: {name!r} is not a registered image function; known: {', '.join(sorted(known))}")
+        steps.append((name, args, kwargs))
+    return steps
+
+
+class _ConvertTask:
+    """Convert one file: load, apply the steps, save atomically with the chosen format."""
+
+    def __init__(self, saver: str, fmt: str, steps: list, load_kwargs: dict, overwrite: bool):
+        self.saver = saver
+        self.fmt = fmt
+        self.steps = steps
+        self.load_kwargs = load_kwargs
+        self.overwrite = overwrite
+
+    def __call__(self, item) -> tuple[bool, str]:
+        source, target = item
+        from .formats import load
+
+        document = load(source, **self.load_kwargs)
+        if self.saver == "stxm":
+            from .formats.stxm import STXMImage
+
+            if not isinstance(document, STXMImage):
+                raise ValueError(
+                    f"fmt={self.fmt!r} writes STXM images only; this file loads as a {type(document).__name__}"
+                )
+        for name, args, kwargs in self.steps:
+            result = getattr(document, name)(*args, **kwargs)
+            if result is not document:
+                raise ValueError(f"process: {name} does not give an image, so nothing is left to save")
+        target = Path(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not self.overwrite and target.exists():
+            return False, f"{target} exists (pass overwrite=True to replace it)"
+        document.save(target, fmt=self.saver)
+        return True, str(target)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConversionReport:
+    """What :meth:`ImageFolder.convert` did.
+
+    Attributes
+    ----------
+    converted : list of (Path, Path)
+        ``(input, output)`` of every file written.
+    skipped : list of (Path, str)
+        ``(input, reason)`` of every file not converted because its output exists.
+    failed : list of (Path, str)
+        ``(input, reason)`` of every file that could not be converted.
+    seconds : float
+        Wall time of the conversion.
+    """
+
+    converted: list = dataclasses.field(default_factory=list)
+    skipped: list = dataclasses.field(default_factory=list)
+    failed: list = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when no file failed (skipped files are not failures)."""
+        return not self.failed
+
+    @property
+    def total(self) -> int:
+        """Number of input files."""
+        return len(self.converted) + len(self.skipped) + len(self.failed)
+
+    def summary(self) -> str:
+        """One line: how many files were converted, skipped and failed, and how long it took.
+
+        Examples
+        --------
+        >>> ConversionReport(converted=[("a.npy", "a.tif")], seconds=0.25).summary()
+        '1 file: 1 converted, 0 skipped, 0 failed in 0.25 s'
+        """
+        return (
+            f"{self.total} file{'' if self.total == 1 else 's'}: {len(self.converted)} converted, "
+            f"{len(self.skipped)} skipped, {len(self.failed)} failed in {self.seconds:.3g} s"
+        )
+
+    def __str__(self) -> str:
+        lines = [self.summary()]
+        lines += [f"  skipped {source}: {reason}" for source, reason in self.skipped]
+        lines += [f"  failed {source}: {reason}" for source, reason in self.failed]
+        return "\n".join(lines)
+
+
+def _remove_partial_outputs(target: Path) -> None:
+    """Remove the temporary files a killed worker may have left beside ``target`` (see atomic_path)."""
+    for stray in target.parent.glob(f".{glob_escape(target.name)}.*"):
+        try:
+            stray.unlink()
+            logger.info("removed %s, left by a worker that did not finish", stray)
+        except OSError:
+            pass
+
+
+def glob_escape(text: str) -> str:
+    """Escape the glob special characters of a file name."""
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def _convert_jobs(
+    jobs: Sequence[tuple[Path, PurePosixPath]],
+    out_dir,
+    *,
+    fmt: str,
+    workers: int,
+    overwrite: bool,
+    timeout,
+    process,
+    client,
+    progress,
+    load_kwargs: Mapping | None = None,
+) -> ConversionReport:
+    """Convert ``(input, relative path)`` jobs into ``out_dir``; the engine of both convert entry points."""
+    start = time.perf_counter()
+    saver, extension = _output_format(fmt)
+    steps = _check_process(process)
+    workers = _check_workers(workers, client)
+    timeout = _check_timeout(timeout)
+    out_dir = Path(os.fspath(out_dir))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    skipped: list = []
+    failed: list = []
+    todo: list[tuple[Path, Path]] = []
+    claimed: dict[Path, Path] = {}
+    inputs = {source.resolve(): source for source, _ in jobs}
+    for source, relative in jobs:
+        target = out_dir / Path(*relative.parts).with_suffix(extension)
+        replaced = inputs.get(target.resolve()) if target.exists() else None
+        if replaced is not None:
+            which = "its input" if replaced == source else f"the input {replaced}"
+            failed.append((source, f"the output {target} would replace {which}"))
+        elif target in claimed:
+            failed.append((source, f"{claimed[target]} converts to the same output {target}"))
+        elif target.exists() and not overwrite:
+            skipped.append((source, f"{target} exists (pass overwrite=True to replace it)"))
+        else:
+            todo.append((source, target))
+        claimed.setdefault(target, source)
+    task = _ConvertTask(saver, fmt, steps, dict(load_kwargs or {}), overwrite)
+    results: dict[int, tuple[bool, str] | BaseException] = {}
+    bar = _progress_bar(len(todo), progress, "converting")
+    try:
+        items = [(str(s), str(t)) for s, t in todo]
+        for outcome in _outcomes(task, items, workers=workers, timeout=timeout, client=client):
+            results[outcome.index] = outcome.value if outcome.ok else outcome.error
+            bar.update(1)
+    finally:
+        bar.close()
+    converted = []
+    for index, (source, target) in enumerate(todo):
+        result = results[index]
+        if isinstance(result, BaseException):
+            failed.append((source, _reason(result)))
+            _remove_partial_outputs(target)
+            logger.info("could not convert %s: %s", source, result)
+        elif result[0]:
+            converted.append((source, target))
+        else:
+            skipped.append((source, result[1]))
+    order = {source: i for i, (source, _) in enumerate(jobs)}
+    failed.sort(key=lambda pair: order.get(pair[0], 0))
+    skipped.sort(key=lambda pair: order.get(pair[0], 0))
+    return ConversionReport(converted, skipped, failed, time.perf_counter() - start)
+
+
+def _readable_patterns() -> list[str]:
+    """Glob patterns for every extension a registered format claims."""
+    from .formats import available
+
+    return sorted({f"*{ext}" for fmt in available() for ext in fmt["extensions"]})
+
+
+def convert_files(
+    sources: Iterable,
+    out_dir,
+    *,
+    fmt: str = "tiff",
+    recursive: bool = False,
+    workers: int = 0,
+    overwrite: bool = False,
+    timeout: float | None = 60.0,
+    process=None,
+    client=None,
+    progress: bool | None = None,
+) -> ConversionReport:
+    """Convert files and folders of files into ``out_dir`` (the engine of ``stonerimg convert``).
+
+    A file is written as ``out_dir/<its name>``; the files of a folder (those with
+    an extension some registered format reads) keep their path relative to the
+    folder.  Everything else is as :meth:`ImageFolder.convert`.
+
+    Parameters
+    ----------
+    sources : iterable of path
+        Files and folders.
+    out_dir : path
+        The folder to write into (made if missing).
+    fmt, workers, overwrite, timeout, process, client, progress
+        As :meth:`ImageFolder.convert`.
+    recursive : bool, default False
+        Also convert the files in the sub-folders of folders.
+
+    Returns
+    -------
+    ConversionReport
+    """
+    jobs: list[tuple[Path, PurePosixPath]] = []
+    missing: list = []
+    for source in sources:
+        source = Path(os.fspath(source))
+        if source.is_dir():
+            folder = ImageFolder(source, _readable_patterns(), recursive=recursive)
+            jobs += [(path, PurePosixPath(name)) for path, name in zip(folder.files, folder.names, strict=True)]
+        elif source.is_file():
+            jobs.append((source, PurePosixPath(source.name)))
+        else:
+            missing.append((source, "no such file or folder"))
+    report = _convert_jobs(
+        jobs,
+        out_dir,
+        fmt=fmt,
+        workers=workers,
+        overwrite=overwrite,
+        timeout=timeout,
+        process=process,
+        client=client,
+        progress=progress,
+    )
+    if missing:
+        report = dataclasses.replace(report, failed=missing + report.failed)
+    return report
+
+
+# --------------------------------------------------------------------- select
+def _op_contains(value, wanted) -> bool:
+    return wanted in value
+
+
+def _op_in(value, wanted) -> bool:
+    return any(_values_equal(value, w) for w in wanted)
+
+
+def _op_between(value, bounds) -> bool:
+    low, high = bounds
+    return low <= value <= high
+
+
+_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": _values_equal,
+    "ne": lambda a, b: not _values_equal(a, b),
+    "gt": operator.gt,
+    "lt": operator.lt,
+    "ge": operator.ge,
+    "le": operator.le,
+    "contains": _op_contains,
+    "in": _op_in,
+    "between": _op_between,
+}
+
+
+def _parse_condition(spec: str) -> tuple[str, str]:
+    """Split ``"key__op"`` into ``(key, op)``; a key without a known operator suffix is ``(key, "eq")``."""
+    key, sep, op = spec.rpartition("__")
+    if sep and key and op in _OPERATORS:
+        return key, op
+    return spec, "eq"
+
+
+def _matches(value, op: str, wanted) -> bool:
+    if value is _MISSING:
+        return False
+    if op == "eq" and callable(wanted):
+        return bool(wanted(value))
+    try:
+        return bool(_OPERATORS[op](value, wanted))
+    except (TypeError, ValueError):
+        return False
+
+
+def _hashable(value, name: str):
+    """Return ``value`` as a dict key (arrays and lists become tuples, NumPy scalars Python ones)."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, list):
+        value = tuple(_hashable(v, name) for v in value)
+    try:
+        hash(value)
+    except TypeError:
+        raise TypeError(
+            f"groupby: {name} gives an unhashable {type(value).__name__}, which cannot be a group"
+        ) from None
+    return value
+
+
+def _is_light(value) -> bool:
+    if isinstance(value, np.ndarray):
+        return value.size <= _LIGHT_ARRAY
+    if isinstance(value, (str, bytes)):
+        return len(value) <= _LIGHT_TEXT
+    if isinstance(value, (list, tuple)):
+        return len(value) <= _LIGHT_ARRAY
+    return True
+
+
+class _MetadataRecord:
+    """The small metadata items of a file, kept after its image has left the cache."""
+
+    __slots__ = ("heavy", "light")
+
+    def __init__(self, metadata: Mapping):
+        self.light = {k: v for k, v in metadata.items() if _is_light(v)}
+        self.heavy = frozenset(k for k in metadata if k not in self.light)
+
+
+# --------------------------------------------------------------------- each
+class _Each:
+    """``folder.each``: apply an image function, or any callable, to every image of a folder."""
+
+    def __init__(self, folder: ImageFolder):
+        self._folder = folder
+
+    def __call__(self, func: Callable, *args, **kwargs) -> list:
+        """Call ``func(document, *args, **kwargs)`` for every document; return the results in file order.
+
+        A document that ``func`` changes detectably (its image replaced, as every
+        image function does, or a metadata item set or removed) is pinned in
+        memory so the change is kept (see the module notes).  Changes made by
+        writing into the pixel array in place are not detected: assign the
+        document back (``folder[i] = doc``) to keep those.
+        """
+        if not callable(func):
+            raise TypeError(f"each: expected a callable, not {type(func).__name__}")
+        folder = self._folder
+        results = []
+        for index in range(len(folder)):
+            document = folder._get(index)
+            image, items = document.image, dict(document.metadata)
+            try:
+                results.append(func(document, *args, **kwargs))
+            except Exception as err:
+                raise _name_error(err, str(folder._paths[index])) from err
+            metadata = document.metadata
+            changed = document.image is not image or metadata.keys() != items.keys()
+            if changed or any(metadata[k] is not v for k, v in items.items()):
+                folder._pin(index, document)
+        return results
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        from .funcs._binding import registered
+
+        functions = registered()
+        if name not in functions:
+            raise AttributeError(
+                f"each.{name}: not a registered image function (use folder.each(func) for any callable); "
+                f"known: {', '.join(sorted(functions))}"
+            )
+
+        def apply(*args, **kwargs):
+            return self._folder._apply(name, args, kwargs)
+
+        apply.__name__ = name
+        apply.__qualname__ = f"ImageFolder.each.{name}"
+        apply.__doc__ = (
+            f"Apply ``{name}`` to every image of the folder in place; return the folder "
+            f"(or the list of results when they are not images).\n\n{functions[name].__doc__ or ''}"
+        )
+        return apply
+
+    def __dir__(self):
+        from .funcs._binding import registered
+
+        return sorted(registered())
+
+    def __repr__(self):
+        return f"<each of {self._folder!r}>"
+
+
+# -------------------------------------------------------------------- folder
+class ImageFolder:
+    """The image files of a directory, loaded lazily.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        The folder to look in.
+    pattern : str or sequence of str, default "*.tif"
+        Glob pattern(s) of the file names (``["*.tif", "*.png"]``); a pattern may
+        hold sub-folders (``"run*/*.png"``).  Hidden files (names starting with a
+        dot) are left out.
+    recursive : bool, default False
+        Also look in every sub-folder.
+    cache_size : int, default 32
+        How many loaded documents to keep (least recently used ones are dropped
+        first); ``0`` keeps none.  Changed documents are kept apart from the
+        cache (see the module notes).
+    **load_kwargs
+        Passed to :func:`stonerimg.load` for every file (e.g. ``fmt="kerr"``,
+        ``regrid=True``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``directory`` does not exist.
+    NotADirectoryError
+        If it is a file.
+
+    Notes
+    -----
+    The files are listed once, when the folder is made, and sorted naturally
+    (``file2`` before ``file10``) on their path relative to ``directory``.  A file
+    is named by that relative path (``"sub/scan_3.tif"``, with ``/``) or, when no
+    other file has the same, by its base name.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from stonerimg import ImageArray
+    >>> tmp = tempfile.mkdtemp()
+    >>> for i in (1, 2, 10):
+    ...     _ = ImageArray(np.full((4, 6), i, np.uint16), metadata={"run": i}).save(f"{tmp}/scan{i}.tif")
+    >>> folder = ImageFolder(tmp)
+    >>> len(folder), folder.names
+    (3, ['scan1.tif', 'scan2.tif', 'scan10.tif'])
+    >>> folder["scan10.tif"]["run"], [im["run"] for im in folder.select(run__gt=1)]
+    (10, [2, 10])
+    """
+
+    def __init__(
+        self,
+        directory,
+        pattern: str | Sequence[str] = "*.tif",
+        recursive: bool = False,
+        *,
+        cache_size: int = 32,
+        **load_kwargs,
+    ):
+        root = Path(os.fspath(directory))
+        if not root.exists():
+            raise FileNotFoundError(errno.ENOENT, "directory: no such folder", str(root))
+        if not root.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "directory: not a folder", str(root))
+        patterns = [pattern] if isinstance(pattern, (str, os.PathLike)) else list(pattern)
+        if not patterns or not all(isinstance(p, (str, os.PathLike)) for p in patterns):
+            raise TypeError(f"pattern: expected a glob pattern or a list of them, not {pattern!r}")
+        patterns = [os.fspath(p) for p in patterns]
+        found: dict[str, Path] = {}
+        for pat in patterns:
+            for path in root.rglob(pat) if recursive else root.glob(pat):
+                relative = path.relative_to(root)
+                if path.is_file() and not any(part.startswith(".") for part in relative.parts):
+                    found.setdefault(relative.as_posix(), path)
+        names = sorted(found, key=natural_key)
+        self._setup(root, patterns, bool(recursive), [found[n] for n in names], names, cache_size, load_kwargs)
+
+    def _setup(self, root, patterns, recursive, paths, names, cache_size, load_kwargs) -> None:
+        if isinstance(cache_size, bool) or not isinstance(cache_size, numbers.Integral) or cache_size < 0:
+            raise ValueError(f"cache_size: must be an int >= 0, not {cache_size!r}")
+        self._root = root
+        self._patterns = list(patterns)
+        self._recursive = recursive
+        self._paths: list[Path] = list(paths)
+        self._names: list[str] = list(names)
+        self._index = {name: i for i, name in enumerate(self._names)}
+        self._by_base: dict[str, list[int]] = {}
+        for i, path in enumerate(self._paths):
+            self._by_base.setdefault(path.name, []).append(i)
+        self._cache_size = int(cache_size)
+        self._cache: OrderedDict[int, ImageFile] = OrderedDict()
+        self._pinned: dict[int, ImageFile] = {}
+        self._records: dict[int, _MetadataRecord] = {}
+        self._load_kwargs = dict(load_kwargs)
+
+    def _subset(self, indices: Iterable[int]) -> ImageFolder:
+        """Make a new folder over some of these files, sharing nothing mutable (changed documents are cloned)."""
+        indices = list(indices)
+        new = object.__new__(type(self))
+        try:
+            load_kwargs = _copy.deepcopy(self._load_kwargs)
+        except Exception:
+            load_kwargs = dict(self._load_kwargs)
+        new._setup(
+            self._root,
+            self._patterns,
+            self._recursive,
+            [self._paths[i] for i in indices],
+            [self._names[i] for i in indices],
+            self._cache_size,
+            load_kwargs,
+        )
+        for position, i in enumerate(indices):
+            if i in self._pinned:
+                new._pinned[position] = self._pinned[i].clone
+            elif i in self._records:
+                new._records[position] = self._records[i]  # immutable
+        return new
+
+    # ------------------------------------------------------------- properties
+    @property
+    def directory(self) -> Path:
+        """The folder the files were listed from."""
+        return self._root
+
+    @property
+    def pattern(self) -> list[str]:
+        """The glob patterns the files were listed with."""
+        return list(self._patterns)
+
+    @property
+    def files(self) -> list[Path]:
+        """The files, in order."""
+        return list(self._paths)
+
+    @property
+    def names(self) -> list[str]:
+        """The files' paths relative to :attr:`directory` (with ``/``), in order."""
+        return list(self._names)
+
+    @property
+    def cache_size(self) -> int:
+        """How many unchanged documents are kept loaded."""
+        return self._cache_size
+
+    @property
+    def modified(self) -> list[str]:
+        """Names of the documents changed in memory (pinned; see the module notes)."""
+        return [self._names[i] for i in sorted(self._pinned)]
+
+    @property
+    def each(self) -> _Each:
+        """Apply an image function to every image: ``folder.each.crop(10)``; or any callable: ``folder.each(f)``.
+
+        ``folder.each.<name>(...)`` calls the registered image function ``name``
+        on every document **in place** (the documents are pinned, see the module
+        notes) and returns the folder, so calls chain; for functions whose result
+        is not an image (``span``) it returns the list of results.
+        ``folder.each(func, *args, **kwargs)`` returns
+        ``[func(doc, *args, **kwargs) for doc in folder]``.  An error stops the
+        loop and names the file; the documents before it keep their change.
+        """
+        return _Each(self)
+
+    # ------------------------------------------------------------- loading
+    def _load(self, index: int) -> ImageFile:
+        from .formats import load
+
+        return load(self._paths[index], **self._load_kwargs)
+
+    def _get(self, index: int) -> ImageFile:
+        """Return the document at ``index``: pinned, cached, or loaded now (and cached)."""
+        if index in self._pinned:
+            return self._pinned[index]
+        if index in self._cache:
+            self._cache.move_to_end(index)
+            return self._cache[index]
+        document = self._load(index)
+        self._records[index] = _MetadataRecord(document.metadata)
+        if self._cache_size:
+            self._cache[index] = document
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return document
+
+    def _pin(self, index: int, document: ImageFile) -> None:
+        self._pinned[index] = document
+        self._cache.pop(index, None)
+        self._records.pop(index, None)
+
+    def _live(self, index: int) -> ImageFile | None:
+        if index in self._pinned:
+            return self._pinned[index]
+        return self._cache.get(index)
+
+    def _value(self, index: int, key: str):
+        """``metadata[key]`` of a file without loading it again when its small items are on record."""
+        document = self._live(index)
+        if document is None:
+            record = self._records.get(index)
+            if record is not None and key not in record.heavy:
+                return record.light.get(key, _MISSING)
+            document = self._get(index)
+        return document.metadata.get(key, _MISSING)
+
+    def reload(self) -> ImageFolder:
+        """Forget every loaded document and every change made in memory; return the folder."""
+        self._cache.clear()
+        self._pinned.clear()
+        self._records.clear()
+        return self
+
+    # ------------------------------------------------------------- container
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def __iter__(self) -> Iterator[ImageFile]:
+        for index in range(len(self)):
+            yield self._get(index)
+
+    def __contains__(self, name) -> bool:
+        try:
+            self._position(name)
+        except (KeyError, IndexError, TypeError):
+            return False
+        return True
+
+    def _position(self, key) -> int:
+        """Index of a file given by position, relative path or unique base name."""
+        if isinstance(key, (numbers.Integral, np.integer)) and not isinstance(key, bool):
+            index = int(key)
+            if not -len(self) <= index < len(self):
+                raise IndexError(f"index {index} is out of range for a folder of {len(self)} files")
+            return index % len(self)
+        if isinstance(key, (str, os.PathLike)):
+            path = Path(os.fspath(key))
+            if path.is_absolute():
+                try:
+                    path = path.relative_to(self._root)
+                except ValueError:
+                    raise KeyError(f"{key}: not a file of this folder ({self._root})") from None
+            name = path.as_posix()
+            if name in self._index:
+                return self._index[name]
+            matches = self._by_base.get(name, [])
+            if len(matches) == 1:
+                return matches[0]
+            if matches:
+                raise KeyError(
+                    f"{name!r} names {len(matches)} files: {', '.join(self._names[i] for i in matches)}; "
+                    "give the path relative to the folder"
+                )
+            raise KeyError(f"{name!r}: no such file in this folder ({self._root})")
+        raise TypeError(f"folder index: expected an int, a file name, a slice or a list, not {type(key).__name__}")
+
+    def __getitem__(self, key):
+        """``folder[i]`` or ``folder["name"]``: a document; ``folder[a:b]`` or ``folder[[...]]``: a new folder."""
+        if isinstance(key, slice):
+            return self._subset(range(len(self))[key])
+        if isinstance(key, (list, np.ndarray)):
+            keys = np.asarray(key) if isinstance(key, np.ndarray) else key
+            if isinstance(keys, np.ndarray) and keys.dtype == bool:
+                if keys.shape != (len(self),):
+                    raise IndexError(f"a boolean index must have {len(self)} values, not shape {keys.shape}")
+                return self._subset(np.flatnonzero(keys).tolist())
+            return self._subset(self._position(k) for k in keys)
+        return self._get(self._position(key))
+
+    def __setitem__(self, key, document) -> None:
+        """Replace a file's document in memory (it is pinned, see the module notes); the file is not changed."""
+        if not isinstance(document, ImageFile):
+            raise TypeError(f"folder[...] = value: the value must be an ImageFile, not {type(document).__name__}")
+        self._pin(self._position(key), document)
+
+    def __repr__(self) -> str:
+        pattern = self._patterns[0] if len(self._patterns) == 1 else self._patterns
+        recursive = ", recursive=True" if self._recursive else ""
+        return f"{type(self).__name__}({str(self._root)!r}, pattern={pattern!r}{recursive}) with {len(self)} files"
+
+    # ------------------------------------------------------------- selection
+    def filter(self, func: Callable[[ImageFile], bool]) -> ImageFolder:
+        """Return a new folder of the files for which ``func(document)`` is true.
+
+        Parameters
+        ----------
+        func : callable
+            ``func(ImageFile) -> bool``; every file is loaded (through the cache).
+        """
+        if not callable(func):
+            raise TypeError(f"func: expected a callable, not {type(func).__name__}")
+        keep = []
+        for index in range(len(self)):
+            try:
+                if func(self._get(index)):
+                    keep.append(index)
+            except Exception as err:
+                raise _name_error(err, str(self._paths[index])) from err
+        return self._subset(keep)
+
+    def select(self, *any_of: Mapping, **conditions) -> ImageFolder:
+        """Return a new folder of the files whose metadata meet the conditions.
+
+        Parameters
+        ----------
+        *any_of : mapping
+            Groups of conditions (``{"collection.polarization.value__gt": 0}``, for
+            keys with dots); a file must meet every condition of at least one group.
+        **conditions
+            Conditions every file must meet.  ``key=value`` asks for equality (or,
+            when ``value`` is callable, for ``value(metadata[key])`` to be true);
+            ``key__op=value`` compares with ``op`` one of ``eq``, ``ne``, ``gt``,
+            ``lt``, ``ge``, ``le``, ``contains`` (``value in metadata[key]``),
+            ``in`` (``metadata[key]`` is one of ``value``) or ``between``
+            (``low <= metadata[key] <= high`` for ``value = (low, high)``).
+
+        Returns
+        -------
+        ImageFolder
+            The matching files in their order; a file without the key, or whose
+            value cannot be compared, does not match.
+
+        Examples
+        --------
+        ``folder.select(field__lt=0)``,
+        ``folder.select({"collection.polarization.value__gt": 0})``,
+        ``folder.select({"energy": 706.8}, {"energy": 708.2}, sample="Py")``.
+        """
+        for group in any_of:
+            if not isinstance(group, Mapping):
+                raise TypeError(f"select: positional arguments are dicts of conditions, not {type(group).__name__}")
+        required = [(*_parse_condition(k), v) for k, v in conditions.items()]
+        groups = [[(*_parse_condition(k), v) for k, v in group.items()] for group in any_of]
+
+        def meets(index, conds):
+            return all(_matches(self._value(index, key), op, wanted) for key, op, wanted in conds)
+
+        keep = [i for i in range(len(self)) if meets(i, required) and (not groups or any(meets(i, g) for g in groups))]
+        return self._subset(keep)
+
+    def groupby(self, key: str | Callable[[ImageFile], Any]) -> FolderGroups:
+        """Split the folder by a metadata value or by what a function gives.
+
+        Parameters
+        ----------
+        key : str or callable
+            A metadata key (files without it go to the group ``None``) or
+            ``func(ImageFile) -> value``.  Arrays and lists become tuples.
+
+        Returns
+        -------
+        FolderGroups
+            A mapping ``{value: ImageFolder}`` with the values sorted when they can be.
+        """
+        if isinstance(key, str):
+
+            def value_of(index):
+                value = self._value(index, key)
+                return None if value is _MISSING else value
+
+            what = f"metadata {key!r}"
+        elif callable(key):
+
+            def value_of(index):
+                try:
+                    return key(self._get(index))
+                except Exception as err:
+                    raise _name_error(err, str(self._paths[index])) from err
+
+            what = getattr(key, "__name__", "the key function")
+        else:
+            raise TypeError(f"groupby: key must be a metadata key or a callable, not {type(key).__name__}")
+        members: dict[Any, list[int]] = {}
+        for index in range(len(self)):
+            members.setdefault(_hashable(value_of(index), f"{what} of {self._names[index]}"), []).append(index)
+        return FolderGroups({value: self._subset(indices) for value, indices in _sorted_items(members)}, key=key)
+
+    def metadata(self, keys: str | Sequence[str] | None = None):
+        """Return a table of metadata items across the files.
+
+        Parameters
+        ----------
+        keys : str or sequence of str, optional
+            The metadata keys (columns).  Default: every key whose value is a
+            number, a string or a bool in every file.
+
+        Returns
+        -------
+        pandas.DataFrame or numpy.ndarray
+            With pandas installed, a DataFrame indexed by file name (relative to
+            the folder) with one column per key, missing values ``None``/NaN.
+            Without pandas, a NumPy structured array with a ``file`` field and one
+            field per key: numbers as float64 (int64 when all are integers and
+            none is missing; a missing number is NaN), bools, strings as unicode
+            (a missing string is ``""``), anything else as objects.
+        """
+        if keys is None:
+            keys = self._common_scalar_keys()
+        elif isinstance(keys, str):
+            keys = [keys]
+        else:
+            keys = list(keys)
+            if not all(isinstance(k, str) for k in keys):
+                raise TypeError(f"keys: metadata keys are strings, not {keys!r}")
+        columns = {k: [self._value(i, k) for i in range(len(self))] for k in keys}
+        try:
+            import pandas
+        except ImportError:
+            return _structured_table(self._names, columns)
+        frame = pandas.DataFrame(
+            {k: [None if v is _MISSING else v for v in values] for k, values in columns.items()},
+            index=pandas.Index(self._names, name="file"),
+        )
+        return frame
+
+    def _common_scalar_keys(self) -> list[str]:
+        keys: list[str] | None = None
+        for index in range(len(self)):
+            document = self._live(index)
+            items = document.metadata if document is not None else None
+            if items is None:
+                record = self._records.get(index)
+                items = record.light if record is not None else self._get(index).metadata
+            scalar = [k for k, v in items.items() if _is_scalar(v)]
+            keys = scalar if keys is None else [k for k in keys if k in set(scalar)]
+        return keys or []
+
+    # ------------------------------------------------------------- processing
+    def _apply(self, name: str, args: tuple, kwargs: dict):
+        """Apply the registered image function ``name`` in place to every document."""
+        results = []
+        for index in range(len(self)):
+            document = self._get(index)
+            before = document.image
+            try:
+                result = getattr(document, name)(*args, **kwargs)
+            except Exception as err:
+                raise _name_error(err, str(self._paths[index])) from err
+            if document.image is not before:
+                self._pin(index, document)
+            results.append(result)
+        if all(isinstance(r, ImageFile) for r in results):
+            return self
+        return results
+
+    def map(
+        self,
+        func: Callable[[ImageFile], Any],
+        *,
+        workers: int = 0,
+        errors: str = "raise",
+        progress: bool | None = None,
+        timeout: float | None = None,
+        client=None,
+    ) -> list:
+        """Run ``func(document)`` over the files and return the results in file order.
+
+        Parameters
+        ----------
+        func : callable
+            ``func(ImageFile) -> result``.  It gets a freshly loaded document (or
+            a copy of a changed one), so it cannot change the folder.  In worker
+            processes its result must be picklable.
+        workers : int, default 0
+            ``0`` runs here; ``N >= 1`` runs in ``N`` worker processes (each loads
+            its own files).  With the ``spawn`` start method (Windows, macOS)
+            ``func`` must be defined at module level.
+        errors : {"raise", "skip", "collect"}, default "raise"
+            What a failing file gives: ``"raise"`` raises the first error (its
+            message names the file) and stops; ``"skip"`` leaves the file out of
+            the results (and logs a warning); ``"collect"`` puts the exception
+            (naming the file) in its place.
+        progress : bool, optional
+            Show a tqdm progress bar; by default shown for more than
+            :data:`PROGRESS_THRESHOLD` files when stderr is a terminal.
+        timeout : float, optional
+            Seconds one file may take in a worker process; a file that takes
+            longer fails with ``TaskTimeoutError`` and its worker is replaced.  Not
+            enforced with ``workers=0``.  With ``client``: seconds without any
+            file finishing before the unfinished ones are cancelled.
+        client : dask.distributed.Client, optional
+            Run every file as a dask task on this cluster instead (the workers
+            load the files, so they must see the same paths).
+
+        Returns
+        -------
+        list
+            One result per file (fewer with ``errors="skip"``).
+
+        Examples
+        --------
+        >>> import tempfile, numpy as np
+        >>> from stonerimg import ImageArray
+        >>> tmp = tempfile.mkdtemp()
+        >>> for i in range(3):
+        ...     _ = ImageArray(np.full((4, 4), i, np.uint8)).save(f"{tmp}/f{i}.npy")
+        >>> ImageFolder(tmp, "*.npy").map(lambda im: int(im.data.sum()), workers=2)
+        [0, 16, 32]
+        """
+        errors = _check_errors(errors)
+        workers = _check_workers(workers, client)
+        timeout = _check_timeout(timeout)
+        if not callable(func):
+            raise TypeError(f"func: expected a callable, not {type(func).__name__}")
+        items = [(str(path), self._pinned.get(i)) for i, path in enumerate(self._paths)]
+        if workers == 0 and client is None:
+            items = [(p, None if d is None else d.clone) for p, d in items]
+        task = _MapTask(func, self._load_kwargs)
+        results: dict[int, Any] = {}
+        bar = _progress_bar(len(items), progress, "map")
+        try:
+            for outcome in _outcomes(task, items, workers=workers, timeout=timeout, client=client):
+                bar.update(1)
+                if outcome.ok:
+                    results[outcome.index] = outcome.value
+                    continue
+                error = _name_error(outcome.error, items[outcome.index][0])
+                if errors == "raise":
+                    raise error
+                if errors == "skip":
+                    logger.warning("map: skipped %s", error)
+                else:
+                    results[outcome.index] = error
+        finally:
+            bar.close()
+        return [results[i] for i in range(len(items)) if i in results]
+
+    def convert(
+        self,
+        out_dir,
+        fmt: str = "tiff",
+        *,
+        workers: int = 0,
+        overwrite: bool = False,
+        timeout: float | None = 60.0,
+        process=None,
+        client=None,
+        progress: bool | None = None,
+    ) -> ConversionReport:
+        """Write every file in another format, one output per input.
+
+        Parameters
+        ----------
+        out_dir : str or os.PathLike
+            Output folder (made if missing); each file keeps its path relative
+            to the folder, with the extension of ``fmt``.
+        fmt : {"tiff", "png", "npy", "hdf5"} or a registered format that saves
+            ``"hdf5"`` writes NXstxm files and is for STXM images only.
+        workers : int, default 0
+            ``0`` converts here.  ``N >= 1`` converts each file in one of ``N``
+            worker processes, so a file that makes a library hang or crash costs
+            that file only (reported ``"timed out after X s"`` or
+            ``"worker crashed (signal N)"``), not the batch.
+        overwrite : bool, default False
+            Replace existing outputs; otherwise their inputs are skipped.
+        timeout : float or None, default 60
+            Seconds one file may take in a worker (see :meth:`map` for ``client``).
+        process : list of (name, args, kwargs), optional
+            Registered image functions applied, in order, before saving, e.g.
+            ``[("crop", (10,), {}), ("asfloat", (), {})]`` (a bare name is allowed).
+        client : dask.distributed.Client, optional
+            Convert as dask tasks on this cluster.
+        progress : bool, optional
+            Show a progress bar (default: for long runs on a terminal).
+
+        Returns
+        -------
+        ConversionReport
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``fmt``, a ``process`` step that is not a registered
+            image function, or bad ``workers``/``timeout``.
+
+        Notes
+        -----
+        Inputs are read from disk: changes made in memory (:attr:`each`) are not
+        included (use ``process``).  Metadata is kept (and ``history`` records
+        the ``process`` steps).  Every output is written to a temporary file
+        renamed into place, so a failure never leaves a truncated output; an
+        output that would replace its input, or that two inputs would share,
+        fails instead.
+        """
+        if self._pinned:
+            from .errors import warn_user
+
+            warn_user(
+                f"convert reads the files from disk: the in-memory changes of {len(self._pinned)} "
+                "document(s) are not included (pass process= to apply functions while converting)"
+            )
+        jobs = [(path, PurePosixPath(name)) for path, name in zip(self._paths, self._names, strict=True)]
+        return _convert_jobs(
+            jobs,
+            out_dir,
+            fmt=fmt,
+            workers=workers,
+            overwrite=overwrite,
+            timeout=timeout,
+            process=process,
+            client=client,
+            progress=progress,
+            load_kwargs=self._load_kwargs,
+        )
+
+    # ------------------------------------------------------------- statistics
+    def _weights(self, weights) -> list[float] | None:
+        if weights is None:
+            return None
+        if isinstance(weights, str):
+            values = [self._value(i, weights) for i in range(len(self))]
+            lacking = [self._names[i] for i, v in enumerate(values) if v is _MISSING]
+            if lacking:
+                raise KeyError(f"weights: {', '.join(lacking[:5])} have no metadata {weights!r}")
+        elif callable(weights):
+            values = [weights(self._get(i)) for i in range(len(self))]
+        else:
+            values = list(np.asarray(weights, dtype=float).ravel())
+            if len(values) != len(self):
+                raise ValueError(f"weights: {len(values)} values for {len(self)} files")
+        try:
+            values = [float(v) for v in values]
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"weights: must be numbers ({err})") from None
+        if not all(math.isfinite(v) and v >= 0 for v in values):
+            raise ValueError("weights: must be finite and >= 0")
+        return values
+
+    def _statistics(self, weights: list[float] | None = None) -> _RunningStats:
+        if not len(self):
+            raise ValueError("the folder has no files to average")
+        stats = None
+        for index in range(len(self)):
+            document = self._get(index)
+            if stats is None:
+                stats = _RunningStats(document)
+            try:
+                stats.add(document, 1.0 if weights is None else weights[index])
+            except ValueError as err:
+                raise _name_error(err, str(self._paths[index])) from err
+        return stats
+
+    def average(self, weights=None) -> ImageFile:
+        """Compute the weighted mean of every pixel over the files, ignoring masked pixels.
+
+        The files are read one at a time (running sums), so the folder need not
+        fit in memory.
+
+        Parameters
+        ----------
+        weights : sequence of float, str or callable, optional
+            One weight (>= 0) per file, a metadata key holding it, or
+            ``func(ImageFile) -> weight``.  Default: equal weights.
+
+        Returns
+        -------
+        ImageFile
+            A float64 image of the first file's class: the mean of each pixel's
+            unmasked values (masked where a pixel is masked in every file or its
+            weights sum to zero).  Its metadata holds the items equal in every
+            file, ``count`` nowhere (see :meth:`stddev` for spreads).
+        """
+        stats = self._statistics(self._weights(weights))
+        what = "mean" if weights is None else "weighted average"
+        return stats.result(stats.mean, stats.weight <= 0, f"{what} of {stats.n} images in {self._root}")
+
+    def mean(self) -> ImageFile:
+        """Compute the mean of every pixel over the files, ignoring masked pixels (see :meth:`average`)."""
+        return self.average()
+
+    def stddev(self, *, ddof: int = 1) -> ImageFile:
+        """Compute the standard deviation of every pixel over the files, ignoring masked pixels.
+
+        Parameters
+        ----------
+        ddof : int, default 1
+            Delta degrees of freedom: ``1`` the sample standard deviation, ``0``
+            NumPy's default.
+
+        Returns
+        -------
+        ImageFile
+            Float64, masked where fewer than ``ddof + 1`` files have the pixel unmasked.
+        """
+        stats = self._statistics()
+        dof = stats.count - ddof
+        with np.errstate(invalid="ignore", divide="ignore"):
+            std = np.sqrt(np.where(dof > 0, stats.m2 / np.maximum(dof, 1), np.nan))
+        return stats.result(std, dof <= 0, f"standard deviation (ddof={ddof}) of {stats.n} images in {self._root}")
+
+    def stderr(self, *, ddof: int = 1) -> ImageFile:
+        """Compute the standard error of the mean of every pixel, ``stddev(ddof) / sqrt(count)``, masks respected."""
+        stats = self._statistics()
+        dof = stats.count - ddof
+        with np.errstate(invalid="ignore", divide="ignore"):
+            err = np.sqrt(np.where(dof > 0, stats.m2 / np.maximum(dof, 1) / np.maximum(stats.count, 1), np.nan))
+        return stats.result(err, dof <= 0, f"standard error (ddof={ddof}) of {stats.n} images in {self._root}")
+
+    def align(self, ref=0, *, function: str = "align", **kwargs) -> ImageFolder:
+        """Register every image onto one reference, in place; return the folder.
+
+        Parameters
+        ----------
+        ref : int, str, ImageFile or array_like, default 0
+            The reference: a file of the folder (position or name) as it is
+            now, or an image.
+        function : {"align", "correct_drift"}, default "align"
+            The registration function (:func:`~stonerimg.funcs.registration.align`
+            or :func:`~stonerimg.funcs.registration.correct_drift`).
+        **kwargs
+            Passed to it (``method``, ``box``, ``upsample_factor``, ...).
+
+        Notes
+        -----
+        Each image records its shift (``align.shift`` or ``drift_shift``) and
+        ``translation_limits``; the documents are pinned (see the module
+        notes).  A failed registration raises and names the file.
+        """
+        if function not in ("align", "correct_drift"):
+            raise ValueError(f"function: must be 'align' or 'correct_drift', not {function!r}")
+        if isinstance(ref, (numbers.Integral, str, os.PathLike)) and not isinstance(ref, bool):
+            reference = self[ref].image
+        elif isinstance(ref, ImageFile):
+            reference = ref.image
+        else:
+            reference = ImageArray(ref)
+        self._apply(function, (reference,), kwargs)
+        return self
+
+    def montage(
+        self,
+        *,
+        columns: int | None = None,
+        size: int | None = 256,
+        gap: int = 2,
+        normalise: bool = True,
+    ) -> ImageFile:
+        """Tile the images in a grid, for a quick look (``folder.montage().imshow()``).
+
+        Parameters
+        ----------
+        columns : int, optional
+            Tiles per row (default: about square).
+        size : int or None, default 256
+            Shrink each image (every n-th pixel) until its longer side is at most
+            ``size`` pixels; ``None`` keeps them whole.
+        gap : int, default 2
+            Masked pixels between tiles.
+        normalise : bool, default True
+            Scale each tile to 0..1 between its 0.5 and 99.5 percentiles, so
+            images of different brightness can be compared by eye.
+
+        Returns
+        -------
+        ImageFile
+            A float64 image; gaps and the padding around smaller images are
+            masked.  ``montage.names`` lists the files row by row and
+            ``montage.grid`` gives ``(rows, columns)``.
+        """
+        if not len(self):
+            raise ValueError("the folder has no files to tile")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1):
+            raise ValueError(f"size: must be a positive int or None, not {size!r}")
+        if isinstance(gap, bool) or not isinstance(gap, numbers.Integral) or gap < 0:
+            raise ValueError(f"gap: must be an int >= 0, not {gap!r}")
+        count = len(self)
+        if columns is None:
+            columns = math.ceil(math.sqrt(count))
+        elif isinstance(columns, bool) or not isinstance(columns, numbers.Integral) or columns < 1:
+            raise ValueError(f"columns: must be a positive int, not {columns!r}")
+        rows = math.ceil(count / columns)
+        tiles = []
+        for index in range(count):
+            image = np.ma.asarray(self._get(index).image)
+            if image.ndim != 2:
+                raise ValueError(f"{self._paths[index]}: montage needs 2-D images, not shape {image.shape}")
+            step = 1 if size is None else max(1, -(-max(image.shape) // size))
+            tile = image[::step, ::step].astype(np.float64)
+            if normalise:
+                tile = _percentile_scale(tile)
+            tiles.append(tile)
+        height = max(t.shape[0] for t in tiles)
+        width = max(t.shape[1] for t in tiles)
+        data = np.zeros((rows * height + (rows - 1) * gap, columns * width + (columns - 1) * gap))
+        mask = np.ones(data.shape, dtype=bool)
+        for index, tile in enumerate(tiles):
+            row, col = divmod(index, columns)
+            y, x = row * (height + gap), col * (width + gap)
+            data[y : y + tile.shape[0], x : x + tile.shape[1]] = tile.filled(0.0)
+            mask[y : y + tile.shape[0], x : x + tile.shape[1]] = np.ma.getmaskarray(tile)
+        metadata = {"montage.names": list(self._names), "montage.grid": (rows, columns)}
+        return ImageFile(ImageArray(data, mask=mask, metadata=metadata))
+
+    def as_stack(self):
+        """Copy every image into one :class:`~stonerimg.stack.ImageStack` (they must share a shape)."""
+        from .stack import ImageStack
+
+        return ImageStack(self)  # streams: the stack copies one image at a time into its buffer
+
+
+def _percentile_scale(tile: np.ma.MaskedArray) -> np.ma.MaskedArray:
+    values = tile.compressed()
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return tile
+    low, high = np.percentile(values, [0.5, 99.5])
+    return np.ma.clip((tile - low) / ((high - low) or 1.0), 0.0, 1.0)
+
+
+def _is_scalar(value) -> bool:
+    return isinstance(value, (numbers.Number, str, bool, np.generic)) and not isinstance(value, complex)
+
+
+def _sorted_items(members: dict) -> list:
+    keys = list(members)
+    present = [k for k in keys if k is not None]
+    try:
+        ordered = sorted(present) + ([None] if None in members else [])
+    except TypeError:
+        ordered = keys
+    return [(k, members[k]) for k in ordered]
+
+
+def _structured_table(names: list[str], columns: dict[str, list]) -> np.ndarray:
+    """Build the metadata table as a NumPy structured array (without pandas)."""
+    fields = [("file", f"U{max((len(n) for n in names), default=1) or 1}")]
+    converted = {}
+    for key, values in columns.items():
+        present = [v for v in values if v is not _MISSING]
+        missing = len(present) < len(values)
+        if present and all(isinstance(v, (bool, np.bool_)) for v in present) and not missing:
+            dtype, filled = np.dtype(bool), values
+        elif present and all(
+            isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in present
+        ):
+            if missing:
+                dtype, filled = np.dtype(np.float64), [np.nan if v is _MISSING else v for v in values]
+            else:
+                dtype, filled = np.dtype(np.int64), values
+        elif present and all(
+            isinstance(v, (numbers.Real, np.floating, np.integer)) and not isinstance(v, (bool, np.bool_))
+            for v in present
+        ):
+            dtype, filled = np.dtype(np.float64), [np.nan if v is _MISSING else v for v in values]
+        elif present and all(isinstance(v, str) for v in present):
+            dtype = np.dtype(f"U{max(len(v) for v in present) or 1}")
+            filled = ["" if v is _MISSING else v for v in values]
+        else:
+            dtype, filled = np.dtype(object), [None if v is _MISSING else v for v in values]
+        fields.append((key, dtype))
+        converted[key] = filled
+    table = np.empty(len(names), dtype=fields)
+    table["file"] = names
+    for key, filled in converted.items():
+        if table.dtype[key].kind == "O":
+            for i, v in enumerate(filled):
+                table[key][i] = v
+        else:
+            table[key] = filled
+    return table
+
+
+class _RunningStats:
+    """Per-pixel running weighted mean and sum of squared deviations (West's algorithm), masks respected."""
+
+    def __init__(self, first: ImageFile):
+        self.shape = first.shape
+        self.template = first
+        self.n = 0
+        self.count = np.zeros(self.shape, dtype=np.int64)
+        self.weight = np.zeros(self.shape)
+        self.mean = np.zeros(self.shape)
+        self.m2 = np.zeros(self.shape)
+        self.common = {k: v for k, v in first.metadata.items() if k != "history"}
+
+    def add(self, document: ImageFile, weight: float) -> None:
+        image = document.image
+        if image.shape != self.shape:
+            raise ValueError(f"its shape {image.shape} differs from the first image's {self.shape}")
+        valid = ~np.ma.getmaskarray(image)
+        x = np.where(valid, np.asarray(image.data, dtype=np.float64), 0.0)
+        w = valid * float(weight)
+        total = self.weight + w
+        delta = x - self.mean
+        step = np.divide(delta * w, total, out=np.zeros(self.shape), where=total > 0)
+        self.m2 += self.weight * delta * step
+        self.mean += step
+        self.weight = total
+        self.count += valid
+        self.n += 1
+        metadata = document.metadata
+        for key in [k for k, v in self.common.items() if k not in metadata or not _values_equal(metadata[k], v)]:
+            del self.common[key]
+
+    def result(self, values: np.ndarray, masked: np.ndarray, description: str) -> ImageFile:
+        metadata = dict(self.common)
+        metadata["history"] = [description]
+        image = ImageArray(np.where(masked, 0.0, values), mask=masked.copy(), metadata=metadata)
+        document = type(self.template)(image)
+        return document
+
+
+class FolderGroups(Mapping):
+    """The sub-folders of :meth:`ImageFolder.groupby`: a read-only mapping ``{value: ImageFolder}``.
+
+    Examples
+    --------
+    ``groups = folder.groupby("polarization")``; ``groups[-1.0]`` is the folder of
+    one polarization; ``groups.apply(lambda f: f.mean())`` averages each group.
+    """
+
+    def __init__(self, groups: dict, key=None):
+        self._groups = dict(groups)
+        self.key = key
+
+    def __getitem__(self, value) -> ImageFolder:
+        return self._groups[value]
+
+    def __iter__(self):
+        return iter(self._groups)
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+    def apply(self, func: Callable[[ImageFolder], Any]) -> dict:
+        """Return ``{value: func(sub_folder)}`` for every group."""
+        return {value: func(folder) for value, folder in self._groups.items()}
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{value!r}: {len(folder)} files" for value, folder in self._groups.items())
+        return f"FolderGroups({{{inner}}})"
