@@ -18,9 +18,11 @@ and the parent
   no process is left behind.
 
 Workers ignore ``SIGINT``: Ctrl-C reaches the parent, which terminates them.
-Results and exceptions travel pickled; an exception that cannot be pickled
-arrives as a :class:`RuntimeError` with its type and message, and the worker's
-traceback is attached as the ``__cause__`` of every exception.
+Results and exceptions travel pickled.  An exception that pickle cannot
+re-create (its ``__init__`` takes other arguments than its ``args``) is rebuilt
+from its class, ``args`` and attributes; one whose class cannot be imported
+(defined inside a function) arrives as a :class:`RuntimeError` with its type and
+message.  The worker's traceback is the ``__cause__`` of every exception.
 
 Examples
 --------
@@ -100,13 +102,48 @@ def default_context():
     return multiprocessing.get_context("fork" if "fork" in methods and sys.platform != "darwin" else "spawn")
 
 
-def _portable(err: BaseException) -> BaseException:
-    """Return ``err`` if it survives pickling, else a RuntimeError with its type and message."""
+class _ExceptionRecord:
+    """An exception's class, ``args`` and attributes, rebuilt without calling its ``__init__``.
+
+    Pickle re-creates an exception as ``cls(*args)``, which fails or garbles the
+    message when ``__init__`` takes other arguments than it stores in ``args``
+    (a common pattern, ``FormatError(filename, attempts)`` among them).
+    """
+
+    def __init__(self, err: BaseException):
+        self.cls = type(err)
+        self.args = err.args
+        self.state = dict(getattr(err, "__dict__", {}))
+
+    def rebuild(self) -> BaseException:
+        err = self.cls.__new__(self.cls, *self.args)
+        err.args = self.args
+        err.__dict__.update(self.state)
+        return err
+
+
+def _same(a: BaseException, b: BaseException) -> bool:
+    return type(a) is type(b) and str(a) == str(b)
+
+
+def _portable(err: BaseException):
+    """Return what to send for ``err``: itself, an :class:`_ExceptionRecord`, or a RuntimeError.
+
+    The first that pickles and comes back with the same type and message wins; the
+    last resort keeps the type's name and the message.
+    """
     try:
-        pickle.loads(pickle.dumps(err, protocol=pickle.HIGHEST_PROTOCOL))
+        if _same(pickle.loads(pickle.dumps(err, protocol=pickle.HIGHEST_PROTOCOL)), err):
+            return err
     except Exception:
-        return RuntimeError(f"{type(err).__name__}: {err}")
-    return err
+        pass
+    try:
+        record = _ExceptionRecord(err)
+        if _same(pickle.loads(pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)).rebuild(), err):
+            return record
+    except Exception:
+        pass
+    return RuntimeError(f"{type(err).__name__}: {err}")
 
 
 def _worker_main(conn, func: Callable, initializer: Callable | None) -> None:
@@ -122,9 +159,9 @@ def _worker_main(conn, func: Callable, initializer: Callable | None) -> None:
             return
         if payload == _STOP:
             return
-        index, item = pickle.loads(payload)
+        index, blob = pickle.loads(payload)
         try:
-            result = func(item)
+            result = func(pickle.loads(blob))
         except BaseException as err:  # noqa: B036 - every failure of a task is reported, SystemExit included
             message = pickle.dumps((index, False, _portable(err), traceback.format_exc()), pickle.HIGHEST_PROTOCOL)
         else:
@@ -193,7 +230,7 @@ class WorkerPool:
         ``func(item) -> result``, run in the workers.  With the ``spawn`` start
         method it must be picklable (defined at module level); with ``fork`` any
         callable works.  Its results must be picklable (one that is not arrives
-        as a :class:`RuntimeError`).
+        as a :class:`TypeError` saying so).
     workers : int
         Number of worker processes (at least 1).
     initializer : callable, optional
@@ -327,8 +364,9 @@ class WorkerPool:
             for worker in self._workers:
                 if pending and worker.ready and worker.task is None:
                     index, item = pending.popleft()
-                    try:
-                        payload = pickle.dumps((index, item), protocol=pickle.HIGHEST_PROTOCOL)
+                    try:  # the item inside, so a worker that cannot unpickle it reports that for this task
+                        blob = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+                        payload = pickle.dumps((index, blob), protocol=pickle.HIGHEST_PROTOCOL)
                     except Exception as err:
                         yield Outcome(index, error=TypeError(f"item {index}: cannot be sent to a worker: {err}"))
                         continue
@@ -369,6 +407,8 @@ class WorkerPool:
                     worker.ready = True
                     continue
                 index, ok, value, text = pickle.loads(data)
+                if isinstance(value, _ExceptionRecord):
+                    value = value.rebuild()
                 worker.task = None
                 if ok:
                     yield Outcome(index, value=value)

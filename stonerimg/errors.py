@@ -27,9 +27,14 @@ class FormatError(ValueError):
     def __init__(self, filename, attempts=(), reason=""):
         self.filename = os.fspath(filename)
         self.attempts = list(attempts)
+        self.reason = reason
         lines = [f"cannot load {self.filename!r}: {reason or 'no format could read it'}"]
         lines += [f"  - {name}: {why}" for name, why in self.attempts]
         super().__init__("\n".join(lines))
+
+    def __reduce__(self):
+        # rebuilt from its parts, so the error survives a trip through a worker process
+        return (type(self), (self.filename, self.attempts, self.reason))
 
 
 class FormatMismatch(Exception):  # noqa: N818 - a decline, not an error

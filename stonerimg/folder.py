@@ -36,7 +36,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -72,7 +72,12 @@ def natural_key(name: str) -> tuple:
 
 
 def _name_error(err: BaseException, name: str) -> BaseException:
-    """Return ``err`` if its message names ``name``, else an exception of the same type that does."""
+    """Return ``err`` if its message names ``name``, else an exception of the same type that does.
+
+    The new exception has ``err`` (or the worker traceback ``err`` carries) as its
+    ``__cause__``; raise the result without ``from`` (:func:`_raise_named`), as
+    ``raise err from err`` would make a cycle that hangs traceback printers.
+    """
     if name in str(err):
         return err
     try:
@@ -81,6 +86,11 @@ def _name_error(err: BaseException, name: str) -> BaseException:
         named = RuntimeError(f"{name}: {type(err).__name__}: {err}")
     named.__cause__ = err.__cause__ if err.__cause__ is not None else err
     return named
+
+
+def _raise_named(err: BaseException, name: str) -> NoReturn:
+    """Raise :func:`_name_error` of ``err`` (call it in an ``except`` block)."""
+    raise _name_error(err, name)
 
 
 def _reason(err: BaseException) -> str:
@@ -235,7 +245,7 @@ class _MapTask:
                 document = load(path, **self.load_kwargs)
             return self.func(document)
         except Exception as err:
-            raise _name_error(err, path) from err
+            _raise_named(err, path)
 
 
 # ------------------------------------------------------------------ conversion
@@ -378,7 +388,7 @@ class ConversionReport:
 
 def _remove_partial_outputs(target: Path) -> None:
     """Remove the temporary files a killed worker may have left beside ``target`` (see atomic_path)."""
-    for stray in target.parent.glob(f".{glob_escape(target.name)}.*"):
+    for stray in target.parent.glob(f".{_glob_escape(target.name)}.*"):
         try:
             stray.unlink()
             logger.info("removed %s, left by a worker that did not finish", stray)
@@ -386,7 +396,7 @@ def _remove_partial_outputs(target: Path) -> None:
             pass
 
 
-def glob_escape(text: str) -> str:
+def _glob_escape(text: str) -> str:
     """Escape the glob special characters of a file name."""
     return re.sub(r"([*?\[])", r"[\1]", text)
 
@@ -433,13 +443,18 @@ def _convert_jobs(
     task = _ConvertTask(saver, fmt, steps, dict(load_kwargs or {}), overwrite)
     results: dict[int, tuple[bool, str] | BaseException] = {}
     bar = _progress_bar(len(todo), progress, "converting")
+    outcomes = _outcomes(task, [(str(s), str(t)) for s, t in todo], workers=workers, timeout=timeout, client=client)
     try:
-        items = [(str(s), str(t)) for s, t in todo]
-        for outcome in _outcomes(task, items, workers=workers, timeout=timeout, client=client):
+        for outcome in outcomes:
             results[outcome.index] = outcome.value if outcome.ok else outcome.error
             bar.update(1)
     finally:
+        outcomes.close()  # stops the workers at once if we were interrupted
         bar.close()
+        if len(results) < len(todo):  # interrupted: a killed worker may have left a temporary file
+            for index, (_, target) in enumerate(todo):
+                if index not in results:
+                    _remove_partial_outputs(target)
     converted = []
     for index, (source, target) in enumerate(todo):
         result = results[index]
@@ -634,10 +649,10 @@ class _Each:
             try:
                 results.append(func(document, *args, **kwargs))
             except Exception as err:
-                raise _name_error(err, str(folder._paths[index])) from err
-            metadata = document.metadata
-            changed = document.image is not image or metadata.keys() != items.keys()
-            if changed or any(metadata[k] is not v for k, v in items.items()):
+                _raise_named(err, str(folder._paths[index]))
+            after = dict(document.metadata)
+            changed = document.image is not image or after.keys() != items.keys()
+            if changed or any(after[k] is not v for k, v in items.items()):
                 folder._pin(index, document)
         return results
 
@@ -969,7 +984,7 @@ class ImageFolder:
                 if func(self._get(index)):
                     keep.append(index)
             except Exception as err:
-                raise _name_error(err, str(self._paths[index])) from err
+                _raise_named(err, str(self._paths[index]))
         return self._subset(keep)
 
     def select(self, *any_of: Mapping, **conditions) -> ImageFolder:
@@ -1039,7 +1054,7 @@ class ImageFolder:
                 try:
                     return key(self._get(index))
                 except Exception as err:
-                    raise _name_error(err, str(self._paths[index])) from err
+                    _raise_named(err, str(self._paths[index]))
 
             what = getattr(key, "__name__", "the key function")
         else:
@@ -1109,7 +1124,7 @@ class ImageFolder:
             try:
                 result = getattr(document, name)(*args, **kwargs)
             except Exception as err:
-                raise _name_error(err, str(self._paths[index])) from err
+                _raise_named(err, str(self._paths[index]))
             if document.image is not before:
                 self._pin(index, document)
             results.append(result)
@@ -1182,8 +1197,9 @@ class ImageFolder:
         task = _MapTask(func, self._load_kwargs)
         results: dict[int, Any] = {}
         bar = _progress_bar(len(items), progress, "map")
+        outcomes = _outcomes(task, items, workers=workers, timeout=timeout, client=client)
         try:
-            for outcome in _outcomes(task, items, workers=workers, timeout=timeout, client=client):
+            for outcome in outcomes:
                 bar.update(1)
                 if outcome.ok:
                     results[outcome.index] = outcome.value
@@ -1196,6 +1212,7 @@ class ImageFolder:
                 else:
                     results[outcome.index] = error
         finally:
+            outcomes.close()  # stops the workers at once after an error or Ctrl-C
             bar.close()
         return [results[i] for i in range(len(items)) if i in results]
 
@@ -1311,7 +1328,7 @@ class ImageFolder:
             try:
                 stats.add(document, 1.0 if weights is None else weights[index])
             except ValueError as err:
-                raise _name_error(err, str(self._paths[index])) from err
+                _raise_named(err, str(self._paths[index]))
         return stats
 
     def average(self, weights=None) -> ImageFile:

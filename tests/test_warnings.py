@@ -26,3 +26,11 @@ def test_level_image_clipping_warning_names_the_callers_line():
         warnings.simplefilter("always")
         ramp.level_image()
     assert [w.filename for w in caught if "clipped" in str(w.message)] == [__file__]
+
+
+def test_format_error_survives_pickling():
+    import pickle
+
+    error = stonerimg.FormatError("x.png", [("png", "not a PNG file")], reason="")
+    again = pickle.loads(pickle.dumps(error))
+    assert str(again) == str(error) and again.attempts == error.attempts and again.filename == "x.png"
