@@ -185,3 +185,21 @@ def assert_round_trip(tmp_path: Path, data: np.ndarray, ext: str, fmt: str, mask
     if not masked:
         assert not np.ma.getmaskarray(loaded.image).any()
     assert_same_value(rich_metadata(), dict(loaded.metadata), "metadata")
+
+
+def assert_save_leaves_image_unchanged(tmp_path: Path, data: np.ndarray, ext: str) -> ImageArray:
+    """Save ``data`` (masked, with rich metadata) as ``ext`` three ways; the image stays exactly as it was.
+
+    Saving the ImageArray, ``stonerimg.save`` of an ImageFile around it and ``ImageFile.save`` all
+    write the same bytes, and none of them changes the image.  Returns the image.
+    """
+    image = ImageArray(data, mask=a_mask(data.shape), metadata=rich_metadata())
+    before = snapshot(image)
+    image.save(tmp_path / f"a{ext}")
+    stonerimg.save(ImageFile(image), tmp_path / f"b{ext}")
+    document = ImageFile(image)
+    assert document.save(tmp_path / f"c{ext}") is document
+    assert_unchanged(image, before)
+    for other in (f"b{ext}", f"c{ext}"):
+        assert (tmp_path / f"a{ext}").read_bytes() == (tmp_path / other).read_bytes()
+    return image

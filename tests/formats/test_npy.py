@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import stonerimg
-from stonerimg import FormatError, ImageArray, ImageFile
+from stonerimg import FormatError, ImageArray
 
 from .helpers import (
     DTYPES,
@@ -18,10 +18,8 @@ from .helpers import (
     assert_round_trip,
     assert_same_pixels,
     assert_same_value,
-    assert_unchanged,
-    rich_metadata,
+    assert_save_leaves_image_unchanged,
     sample_pixels,
-    snapshot,
 )
 
 
@@ -89,13 +87,7 @@ def test_plain_npy_without_sidecar(tmp_path):
 
 @pytest.mark.parametrize("dtype", ["bool", "uint16", "complex64"])
 def test_save_does_not_change_the_image(tmp_path, dtype):
-    data = sample_pixels(dtype)
-    image = ImageArray(data, mask=a_mask(data.shape), metadata=rich_metadata())
-    before = snapshot(image)
-    image.save(tmp_path / "a.npy")
-    stonerimg.save(ImageFile(image), tmp_path / "b.npy")
-    assert_unchanged(image, before)
-    assert (tmp_path / "a.npy").read_bytes() == (tmp_path / "b.npy").read_bytes()
+    assert_save_leaves_image_unchanged(tmp_path, sample_pixels(dtype), ".npy")
     assert (tmp_path / "a.npy.json").read_bytes() == (tmp_path / "b.npy.json").read_bytes()
 
 

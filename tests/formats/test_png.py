@@ -12,15 +12,15 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 import stonerimg
-from stonerimg import ImageArray, ImageFile
+from stonerimg import ImageArray
 
 from .helpers import (
     a_mask,
     assert_round_trip,
     assert_same_pixels,
     assert_same_value,
+    assert_save_leaves_image_unchanged,
     assert_unchanged,
-    rich_metadata,
     sample_pixels,
     snapshot,
 )
@@ -81,13 +81,7 @@ def test_big_endian_uint16(tmp_path):
 
 @pytest.mark.parametrize("kind", ["bool", "uint16", "rgb"])
 def test_save_does_not_change_the_image(tmp_path, kind):
-    data = sample_pixels(kind)
-    image = ImageArray(data, mask=a_mask(data.shape), metadata=rich_metadata())
-    before = snapshot(image)
-    image.save(tmp_path / "a.png")
-    stonerimg.save(ImageFile(image), tmp_path / "b.png")
-    assert_unchanged(image, before)
-    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    assert_save_leaves_image_unchanged(tmp_path, sample_pixels(kind), ".png")
 
 
 @pytest.mark.parametrize(
