@@ -142,8 +142,9 @@ def _convert(args) -> int:
     except ValueError as err:
         print(f"stonerimg convert: {err}", file=sys.stderr)
         return 2
-    from .folder import convert_files
+    from .folder import convert_files, keep_freed_buffers
 
+    keep_freed_buffers()  # this process is ours: reuse image buffers instead of faulting in new pages
     client = None
     if args.scheduler:
         from distributed import Client

@@ -161,17 +161,22 @@ def _outcomes(task: Callable, items: list, *, workers: int, timeout: float | Non
 
 
 def _warm_up() -> None:
-    """Prepare a new worker process before its first deadline starts.
-
-    Imports what loading needs, and asks glibc to keep freed buffers of up to
-    32 MB for reuse instead of handing them back to the system after every file:
-    a worker loads and frees images of the same size over and over, and getting
-    the memory back from the kernel each time (page faults) cost 2-3 ms per
-    512 x 512 float64 file in ``scripts/benchmark_convert.py``.  Only the worker
-    processes are tuned, never the user's own process.
-    """
+    """Prepare a new worker process before its first deadline starts: imports and :func:`keep_freed_buffers`."""
     from . import formats  # noqa: F401
 
+    keep_freed_buffers()
+
+
+def keep_freed_buffers() -> None:
+    """Ask glibc to keep freed buffers of up to 32 MB for reuse in this process.
+
+    A batch loads and frees images of the same size over and over; by default glibc
+    hands each freed buffer back to the kernel and the next image pays for fresh
+    pages (page faults): 2-3 ms per 512 x 512 float64 file in
+    ``scripts/benchmark_convert.py``.  The worker processes and the ``stonerimg``
+    command call this; the library never changes a user's own process.  Does
+    nothing where the C library is not glibc.
+    """
     if sys.platform.startswith("linux"):
         import ctypes
 
