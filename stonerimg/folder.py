@@ -701,7 +701,7 @@ class ImageFolder:
     ----------
     directory : str or os.PathLike
         The folder to look in.
-    pattern : str or sequence of str, default "*.tif"
+    pattern : str or sequence of str, default ``"*.tif"``
         Glob pattern(s) of the file names (``["*.tif", "*.png"]``); a pattern may
         hold sub-folders (``"run*/*.png"``).  Hidden files (names starting with a
         dot) are left out.

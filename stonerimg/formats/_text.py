@@ -15,7 +15,7 @@ def decode_text(value) -> str:
 
     Parameters
     ----------
-    value : bytes, numpy.bytes_, str, numpy.ndarray or object
+    value : bytes, ``numpy.bytes_``, str, numpy.ndarray or object
         Bytes (trailing NUL padding is dropped) or a 0-d / one-element array of
         bytes or text, as h5py returns fixed-length strings.  Text that h5py decoded
         with ``surrogateescape`` has its undecodable bytes read as Latin-1.  An array of several
