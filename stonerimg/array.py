@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy as _copy
+import mmap
+import numbers
 import os
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -113,6 +115,7 @@ class ImageArray(np.ma.MaskedArray):
                 raise ValueError(f"cannot make an image from a {type(source).__name__}: its values are not numbers")
         keep_mask = mask is np.ma.nomask
         obj = super().__new__(cls, source, mask=mask, dtype=dtype, copy=copy, keep_mask=keep_mask, **kwargs)
+        obj._forget_memmap()
         if obj.ndim < 2:
             obj = obj.reshape((1, -1))
         obj._metadata = Metadata(base_metadata)
@@ -130,6 +133,7 @@ class ImageArray(np.ma.MaskedArray):
     def _update_from(self, obj):  # noqa: D102 - numpy's hook
         """Carry metadata, file name and user attributes to views and results."""
         super()._update_from(obj)
+        self._forget_memmap()
         source_md = getattr(obj, "_metadata", None)
         self._metadata = source_md.copy() if source_md is not None else Metadata()
         self._filename = getattr(obj, "_filename", "")
@@ -137,6 +141,21 @@ class ImageArray(np.ma.MaskedArray):
             for key, value in obj.__dict__.items():
                 if not _private(key):
                     self.__dict__[key] = value
+
+    def _forget_memmap(self) -> None:
+        """Keep a mapped file's ``numpy.memmap`` out of this image's attributes.
+
+        MaskedArray copies the attributes of the array it wraps (for a memmap: the
+        open ``mmap``, ``filename``, ``offset``, ``mode``) into every view, and makes
+        ``.data`` a memmap again; the map would then travel into copies and pickles
+        (which fail on it).  The pixels stay mapped: the memmap remains the base of
+        the buffer (see :attr:`is_disk_image`), and ``.data`` is a plain ``ndarray``.
+        """
+        if isinstance(self._baseclass, type) and issubclass(self._baseclass, np.memmap):
+            self._baseclass = np.ndarray
+            for store in (self.__dict__, self.__dict__.get("_optinfo", {}), self.__dict__.get("_basedict", {})):
+                for key in ("_mmap", "filename", "offset", "mode"):
+                    store.pop(key, None)
 
     def __reduce__(self):
         func, args, state = super().__reduce__()
@@ -246,8 +265,74 @@ class ImageArray(np.ma.MaskedArray):
     # ------------------------------------------------------------------ geometry
     @property
     def geometry(self) -> tuple[int, ...]:
-        """Size in instrument order: ``(size_x, size_y)`` or ``(size_x, size_y, size_z)``."""
+        """Size in instrument order: ``(size_x, size_y)`` or ``(size_x, size_y, size_z)``.
+
+        This is :attr:`shape` reversed: instrument software (DigitalMicrograph,
+        IPSDK) names the fastest-varying axis first, NumPy names it last, so a
+        100 x 20 image is a ``(20, 100)`` array.  :meth:`from_geometry` goes the
+        other way.
+        """
         return tuple(reversed(self.shape))
+
+    @classmethod
+    def from_geometry(
+        cls,
+        size_x: int,
+        size_y: int,
+        size_z: int | None = None,
+        *,
+        dtype=float,
+        fill=0,
+        metadata: Mapping | None = None,
+    ) -> ImageArray:
+        """Make a new image from sizes given x first, as instrument software gives them.
+
+        Parameters
+        ----------
+        size_x, size_y : int
+            Width (pixels per row) and height (rows) of the image.
+        size_z : int, optional
+            Number of planes; the array is then ``(size_z, size_y, size_x)``.
+        dtype : dtype, default float
+            Data type of the pixels.
+        fill : number, default 0
+            Value of every pixel (zeros are allocated lazily by the operating system).
+        metadata : mapping, optional
+            Metadata of the new image.
+
+        Returns
+        -------
+        ImageArray
+            A C-contiguous image of shape ``(size_y, size_x)`` or
+            ``(size_z, size_y, size_x)``: its :attr:`geometry` is the sizes given.
+
+        Raises
+        ------
+        TypeError
+            If a size is not an integer.
+        ValueError
+            If a size is negative.
+
+        Examples
+        --------
+        >>> im = ImageArray.from_geometry(100, 20)  # a 100 x 20 DigitalMicrograph image
+        >>> im.shape, im.geometry
+        ((20, 100), (100, 20))
+        >>> ImageArray.from_geometry(100, 20, 10, dtype="uint16", fill=7).shape
+        (10, 20, 100)
+        """
+        sizes = {"size_x": size_x, "size_y": size_y}
+        if size_z is not None:
+            sizes["size_z"] = size_z
+        for name, value in sizes.items():
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"{name}: must be an int, not {type(value).__name__}")
+            if value < 0:
+                raise ValueError(f"{name}: must be >= 0, not {value}")
+        shape = tuple(int(v) for v in reversed(sizes.values()))
+        dtype = np.dtype(dtype)
+        data = np.zeros(shape, dtype=dtype) if np.all(np.asarray(fill) == 0) else np.full(shape, fill, dtype=dtype)
+        return cls(data, metadata=metadata)
 
     @property
     def aspect(self) -> float:
@@ -297,6 +382,264 @@ class ImageArray(np.ma.MaskedArray):
         md.update({f"calibration.y.{k}": v for k, v in x_items.items()})
         md.update({f"calibration.x.{k}": v for k, v in y_items.items()})
         return result
+
+    # ----------------------------------------------------------- interpretations
+    def as_rgb(self, channel_axis: int | None = None) -> ImageArray:
+        """Interpret the array as a colour image: a view with the 3 or 4 channels last.
+
+        Parameters
+        ----------
+        channel_axis : {None, 0, -1}
+            Where the colour channels are.  ``None`` looks at the last axis first
+            (NumPy, scikit-image and matplotlib keep channels last), then at the
+            first (as IPSDK and many microscopes do); pass ``0`` for a stack of 3 or
+            4 frames ``(3, y, x)`` whose width happens to be 3 or 4.
+
+        Returns
+        -------
+        ImageArray
+            A view sharing memory with this image (no copy), of shape
+            ``(..., y, x, channels)``, with a copy of the metadata.  Channels moved
+            from the first axis give a non-contiguous view.
+
+        Raises
+        ------
+        ValueError
+            If the array is not at least 3-D, or the channel axis does not have 3
+            or 4 entries (the message names the shape).
+        TypeError
+            If the pixels are not real numbers (bool, complex).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> planes = np.zeros((3, 4, 5), np.uint8)  # channels first
+        >>> rgb = ImageArray(planes).as_rgb()
+        >>> rgb.shape, np.shares_memory(rgb, planes)
+        ((4, 5, 3), True)
+        """
+        shape = self.shape
+        if self.ndim < 3:
+            raise ValueError(
+                f"a {self.ndim}-D array of shape {shape} is not a colour image: "
+                "as_rgb needs 3 or 4 channels on the first or last axis"
+            )
+        if self.dtype.kind not in "uif":
+            raise TypeError(f"as_rgb needs real pixel values, not dtype {self.dtype} (shape {shape})")
+        if channel_axis is None:
+            candidates = [a for a in (self.ndim - 1, 0) if shape[a] in (3, 4)]
+            if not candidates:
+                raise ValueError(
+                    f"an array of shape {shape} is not a colour image: neither its first nor its last axis "
+                    "has 3 or 4 channels"
+                )
+            axis = candidates[0]
+        else:
+            if isinstance(channel_axis, bool) or channel_axis not in (0, -1, self.ndim - 1):
+                raise ValueError(f"channel_axis: must be None, 0 or -1, not {channel_axis!r}")
+            axis = channel_axis % self.ndim
+            if shape[axis] not in (3, 4):
+                raise ValueError(
+                    f"an array of shape {shape} has {shape[axis]} entries on axis {channel_axis}, "
+                    "not 3 or 4 colour channels"
+                )
+        return self.view(type(self)) if axis == self.ndim - 1 else np.moveaxis(self, axis, -1)
+
+    def as_binary(self) -> ImageArray:
+        """Interpret the array as a binary (bool) image without copying it.
+
+        A bool image qualifies, and so does an 8-bit integer image (``uint8`` or
+        ``int8``) holding only 0 and 1: its bytes are already NumPy bools, so the
+        result is a bool *view* of the same memory.  An 8-bit image of 0 and 255
+        (a typical PNG mask) does not qualify, because its bytes are not bools:
+        make a bool copy with ``image != 0``.
+
+        Returns
+        -------
+        ImageArray
+            A bool view sharing memory with this image, with a copy of the metadata
+            and the mask.
+
+        Raises
+        ------
+        TypeError
+            If the dtype is neither bool nor an 8-bit integer.
+        ValueError
+            If an 8-bit image holds values other than 0 and 1.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> data = np.array([[0, 1], [1, 0]], np.uint8)
+        >>> binary = ImageArray(data).as_binary()
+        >>> binary.dtype, np.shares_memory(binary, data)
+        (dtype('bool'), True)
+        """
+        if self.dtype.kind == "b":
+            return self.view(type(self))
+        if self.dtype.kind not in "iu" or self.dtype.itemsize != 1:
+            raise TypeError(
+                f"as_binary needs a bool or 8-bit integer image, not dtype {self.dtype} (shape {self.shape}); "
+                "make a bool copy with a comparison, e.g. image > threshold"
+            )
+        data = np.asarray(self.data)
+        if data.size and int(data.view(np.uint8).max()) > 1:  # negative int8 values become >= 128
+            raise ValueError(
+                f"an 8-bit image of shape {self.shape} is binary only when it holds 0 and 1; this one "
+                f"holds values from {int(data.min())} to {int(data.max())}: make a bool copy with image != 0"
+            )
+        return self.view(np.bool_)
+
+    def as_label(self) -> ImageArray:
+        """Interpret the array as a label image (unsigned 16- or 32-bit integers), without copying.
+
+        Returns
+        -------
+        ImageArray
+            A view sharing memory with this image, with a copy of the metadata.
+
+        Raises
+        ------
+        TypeError
+            If the dtype is not ``uint16`` or ``uint32`` (signed integers, such as
+            the ``int64`` labels of :func:`skimage.measure.label`, need
+            ``image.astype(np.uint32)``, a copy).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> labels = np.array([[0, 1], [2, 2]], np.uint16)
+        >>> np.shares_memory(ImageArray(labels).as_label(), labels)
+        True
+        """
+        if self.dtype.kind != "u" or self.dtype.itemsize not in (2, 4):
+            raise TypeError(
+                f"as_label needs unsigned 16- or 32-bit integers, not dtype {self.dtype} (shape {self.shape}); "
+                "convert with image.astype(np.uint32) (a copy)"
+            )
+        return self.view(type(self))
+
+    # ------------------------------------------------------------------- storage
+    @property
+    def is_disk_image(self) -> bool:
+        """True when the pixels live in a memory-mapped file (a :class:`numpy.memmap` or an ``mmap``).
+
+        Found by following the chain of ``.base`` arrays (and buffers) from the
+        pixel data, so views and slices of a mapped file count too; a copy of a
+        memmap (which NumPy still types ``memmap``) does not.
+        """
+        obj = self.data
+        while obj is not None:
+            if isinstance(obj, mmap.mmap) or (isinstance(obj, np.memmap) and obj._mmap is not None):
+                return True
+            obj = obj.obj if isinstance(obj, memoryview) else getattr(obj, "base", None)
+        return False
+
+    def to_dask(self, chunks="auto"):
+        """Wrap the pixels as a :class:`dask.array.Array`, without copying them.
+
+        Parameters
+        ----------
+        chunks : int, tuple, str or dict, default "auto"
+            Chunk sizes, as :func:`dask.array.from_array` takes them
+            (``(1, -1, -1)`` gives one chunk per plane of a stack).
+
+        Returns
+        -------
+        dask.array.Array
+            Its chunks are slices of this image's buffer, read when computed: a
+            memory-mapped image is read from the file chunk by chunk, and later
+            changes to the image show in later computations.  When the image has
+            a mask, a masked dask array (:mod:`dask.array.ma`) whose chunks are
+            :class:`numpy.ma.MaskedArray`.  Metadata is not carried (use
+            :meth:`from_dask` with ``metadata=`` to come back).
+
+        Notes
+        -----
+        :func:`dask.array.from_array` copies any array it is given (since dask
+        2024.12, dask issue #11850), which would read a whole memory-mapped file
+        into memory; the buffer is therefore handed to dask through a small
+        slicing adapter.  Graph names are random, so the data is never hashed.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> im = ImageArray(np.arange(12.0).reshape(3, 4))
+        >>> lazy = im.to_dask(chunks=(1, 4))
+        >>> lazy.chunks, float(lazy.sum().compute())
+        (((1, 1, 1), (4,)), 66.0)
+        """
+        import dask.array as da
+
+        def wrap(array, chunks):
+            empty = np.empty((0,) * array.ndim, dtype=array.dtype)
+            return da.from_array(_DaskSource(array), chunks=chunks, name=False, meta=empty)
+
+        data = wrap(self.data, chunks)
+        if self._mask is np.ma.nomask:
+            return data
+        mask = wrap(self._mask, data.chunks)
+        return da.ma.masked_array(data, mask=mask)
+
+    def to_xarray(self, *, serialisable: bool = False):
+        """Make an :class:`xarray.DataArray` sharing the pixels; see :func:`stonerimg.interop.to_xarray`."""
+        from .interop import to_xarray
+
+        return to_xarray(self, serialisable=serialisable)
+
+    @classmethod
+    def from_xarray(cls, data_array):
+        """Make an image from an :class:`xarray.DataArray`; see :func:`stonerimg.interop.from_xarray`."""
+        from .interop import from_xarray
+
+        return from_xarray(data_array, cls=cls)
+
+    def to_hyperspy(self):
+        """Make a HyperSpy ``Signal2D`` sharing the pixels; see :func:`stonerimg.interop.to_hyperspy`."""
+        from .interop import to_hyperspy
+
+        return to_hyperspy(self)
+
+    @classmethod
+    def from_hyperspy(cls, signal):
+        """Make an image from a HyperSpy signal; see :func:`stonerimg.interop.from_hyperspy`."""
+        from .interop import from_hyperspy
+
+        return from_hyperspy(signal, cls=cls)
+
+    @classmethod
+    def from_dask(cls, darr, metadata: Mapping | None = None) -> ImageArray:
+        """Compute a dask array and wrap the result as an image.
+
+        Parameters
+        ----------
+        darr : dask.array.Array
+            The array to compute (a masked dask array keeps its mask).
+        metadata : mapping, optional
+            Metadata of the new image.
+
+        Returns
+        -------
+        ImageArray
+            A new in-memory image holding the computed values.
+
+        Raises
+        ------
+        TypeError
+            If ``darr`` is not a dask array.
+
+        Examples
+        --------
+        >>> import dask.array as da
+        >>> im = ImageArray.from_dask(da.ones((2, 3), chunks=1) * 2, metadata={"sample": "Py"})
+        >>> im.tolist(), im["sample"]
+        ([[2.0, 2.0, 2.0], [2.0, 2.0, 2.0]], 'Py')
+        """
+        import dask.array as da
+
+        if not isinstance(darr, da.Array):
+            raise TypeError(f"darr: from_dask needs a dask.array.Array, not a {type(darr).__name__}")
+        return cls(darr.compute(), metadata=metadata)
 
     # --------------------------------------------------------------- calibration
     def _axis_calibration(self, axis: str) -> AxisCalibration:
@@ -358,6 +701,19 @@ class ImageArray(np.ma.MaskedArray):
             float(cal.y.to_physical(rows - 0.5)),
             float(cal.y.to_physical(-0.5)),
         )
+
+
+class _DaskSource:
+    """Hand an array to :func:`dask.array.from_array` as something it slices but does not copy."""
+
+    __slots__ = ("array", "dtype", "ndim", "shape")
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+
+    def __getitem__(self, index):
+        return np.asarray(self.array[index])
 
 
 def _is_imagefile(obj) -> bool:

@@ -41,8 +41,12 @@ class ImageFile:
 
         ImageFile("scan.tif").crop(10).normalise().save("scan-norm.tif")
 
-    Functions whose result is not an image (:func:`~stonerimg.funcs.intensity.span`)
-    return that result instead.
+    A result of the image's shape and dtype is written into the existing pixel
+    buffer (when it is writeable), so the array the document was made from, its
+    other views and a memory-mapped file see it; any other result becomes the new
+    :attr:`image` (see the user guide page ``memory.md``).  Functions whose result
+    is not an image (:func:`~stonerimg.funcs.intensity.span`) return that result
+    instead.
 
     Parameters
     ----------
@@ -134,6 +138,33 @@ class ImageFile:
     def image(self, value):
         self._image = value if isinstance(value, ImageArray) else ImageArray(value)
 
+    def _take_result(self, result: ImageArray, inputs=()) -> None:
+        """Hold the result of an image function, in the existing buffer when it fits.
+
+        When ``result`` has the shape and dtype of :attr:`image` and the image's
+        buffer is writeable, its pixels (and mask) are copied into that buffer, so
+        every view of it, the array the image was made from and a memory-mapped
+        file see the change; :attr:`image` becomes a new view of the buffer with
+        the result's metadata (the previous ImageArray object is just another view
+        now, with its old metadata).  Otherwise, and when one of the call's other
+        arguments (``inputs``) shares that buffer (it must not change under the
+        caller), :attr:`image` becomes ``result``.  Subclasses that keep pixels
+        elsewhere (disk images) override this.
+        """
+        current = self._image
+        if not _writes_in_place(current, result) or any(_overlaps(current, other) for other in inputs):
+            self.image = result
+            return
+        target, source = current.data, result.data
+        if not _same_memory(target, source):
+            np.copyto(target, source)
+        image = current.view(type(current))  # same pixels and mask buffer
+        _copy_mask(image, np.ma.getmask(result))
+        image._metadata = result._metadata
+        image._filename = result._filename
+        image.__dict__.update({k: v for k, v in result.__dict__.items() if not k.startswith("_")})
+        self._image = image
+
     def _new_like(self, image) -> ImageFile:
         new = _copy.copy(self)
         new.image = image
@@ -184,6 +215,20 @@ class ImageFile:
     extent = property(lambda self: self._image.extent, doc=ImageArray.extent.__doc__)
 
     @property
+    def is_disk_image(self) -> bool:
+        """True when the pixels live in a file (see :attr:`ImageArray.is_disk_image`)."""
+        return self._image.is_disk_image
+
+    def to_dask(self, chunks="auto"):
+        """Wrap the pixels as a dask array without copying them; see :meth:`ImageArray.to_dask`."""
+        return self._image.to_dask(chunks=chunks)
+
+    to_xarray = ImageArray.to_xarray
+    to_hyperspy = ImageArray.to_hyperspy
+    from_xarray = classmethod(ImageArray.from_xarray.__func__)
+    from_hyperspy = classmethod(ImageArray.from_hyperspy.__func__)
+
+    @property
     def title(self) -> str:
         """``metadata["title"]`` if set, else the file's base name."""
         return self._image.title
@@ -218,7 +263,7 @@ class ImageFile:
         data = self._image.data
         if copy:
             return np.array(data, dtype=dtype, copy=True)
-        return np.asarray(data, dtype=dtype)
+        return np.asarray(data, dtype=dtype, copy=copy)  # copy=False refuses a dtype conversion, as NumPy does
 
     # --------------------------------------------------------------- arithmetic
     __add__ = _binary(operator.add)
@@ -303,6 +348,44 @@ class ImageFile:
             f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows
         )
         return f"<div style='display:flex;gap:1em'><img src='data:image/png;base64,{png}'/><table>{cells}</table></div>"
+
+
+def _writes_in_place(current: ImageArray, result: ImageArray) -> bool:
+    """Whether ``result`` can be copied into ``current``'s buffer: same shape and dtype, writeable, no aliasing."""
+    if result is current or result.shape != current.shape or result.dtype != current.dtype:
+        return False
+    data = current.data
+    if not data.flags.writeable:
+        return False
+    # a stride of 0 (np.broadcast_to, stride tricks) makes several pixels one byte range
+    return all(stride != 0 for stride, n in zip(data.strides, data.shape, strict=True) if n > 1)
+
+
+def _overlaps(image: ImageArray, other) -> bool:
+    """Whether ``other`` (any argument of an image function) may share pixels with ``image``."""
+    if isinstance(other, ImageFile):
+        other = other.image
+    return isinstance(other, np.ndarray) and np.may_share_memory(image.data, other)
+
+
+def _same_memory(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays of one shape and dtype are exactly the same pixels (copying one to the other is a no-op)."""
+    return a.__array_interface__["data"][0] == b.__array_interface__["data"][0] and a.strides == b.strides
+
+
+def _copy_mask(current: ImageArray, mask) -> None:
+    """Give ``current`` the mask ``mask`` (``nomask`` or a bool array of its shape), in its own mask buffer if any."""
+    own = current._mask
+    if own is np.ma.nomask:
+        if mask is not np.ma.nomask and mask.any():
+            current._set_mask_fast(np.array(mask, dtype=bool, copy=True))
+        return
+    if not own.flags.writeable or own.shape != current.shape:
+        current._set_mask_fast(np.zeros(current.shape, bool) if mask is np.ma.nomask else np.array(mask, bool))
+    elif mask is np.ma.nomask:
+        own.fill(False)
+    elif not _same_memory(own, mask):
+        np.copyto(own, mask)
 
 
 def _thumbnail(image: ImageArray, size: int = 256) -> np.ndarray:

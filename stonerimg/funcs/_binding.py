@@ -54,11 +54,15 @@ def image_function(func: Callable | None = None, *, name: str | None = None):
     """Register ``func(image, ...)`` as an image function.
 
     The function becomes a method of :class:`~stonerimg.ImageArray` (returning the
-    result) and of :class:`~stonerimg.ImageFile` (replacing ``.image`` with the
-    result and returning the ImageFile, so calls chain; results that are not
-    images are returned as they are).  Every call that returns an image appends
-    one readable entry to the result's ``metadata["history"]``; the input image
-    is never changed.
+    result; the input image is never changed) and of :class:`~stonerimg.ImageFile`
+    (which takes the result and returns itself, so calls chain; results that are
+    not images are returned as they are).  An ImageFile takes a result of its
+    image's shape and dtype **in place**: the pixels and mask are copied into
+    the existing buffer (when it is writeable and no other argument of the
+    call shares it), so every view of that buffer and a memory-mapped file see
+    them; any other result replaces ``.image``.
+    Every call that returns an image appends one readable entry to the
+    result's ``metadata["history"]``.
 
     Parameters
     ----------
@@ -98,7 +102,7 @@ def image_function(func: Callable | None = None, *, name: str | None = None):
     def file_method(self, *args, **kwargs):
         result = wrapper(self.image, *args, **kwargs)
         if isinstance(result, ImageArray):
-            self.image = result
+            self._take_result(result, (*args, *kwargs.values()))  # in the buffer when shape and dtype allow
             return self
         return result
 

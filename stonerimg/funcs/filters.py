@@ -50,6 +50,25 @@ def _int_param(value, name: str, minimum: int) -> int:
     return int(value)
 
 
+def _frame_by_frame(solve, data: np.ndarray, mask: np.ndarray | None = None, *, empty_dtype) -> np.ndarray:
+    """Return ``solve(frame, frame_mask)`` for each 2-D frame of ``data``, gathered in one output array.
+
+    A 2-D image is one frame.  For a stack, only one frame's temporaries (a float
+    copy, a contiguous copy of a padded view, the solver's work arrays) exist at a
+    time, never a whole-stack copy; ``empty_dtype`` is the output's dtype when
+    there are no frames.
+    """
+    if data.ndim == 2:
+        return solve(data, mask)
+    result = None
+    for index in np.ndindex(*data.shape[:-2]):
+        frame = solve(data[index], None if mask is None else mask[index])
+        if result is None:
+            result = np.empty(data.shape, frame.dtype)
+        result[index] = frame
+    return np.empty(data.shape, empty_dtype) if result is None else result
+
+
 def _real_data(image: ImageArray) -> np.ndarray:
     """Return the plain pixel data; bool becomes float64, complex and other kinds are refused."""
     data = np.asarray(image.data)
@@ -112,19 +131,18 @@ def denoise(image: ImageArray, weight: float = 0.1, **kwargs) -> ImageArray:
     if "channel_axis" in kwargs:
         raise TypeError("channel_axis: denoise works on grey images; a stack (n, y, x) is denoised frame by frame")
     data = np.asarray(image.data)
-    if data.dtype.kind in "biu":
-        from .intensity import _convert_array
-
-        data = _convert_array(data, np.dtype(np.float64), uniform=False, normalise=True)
-    elif data.dtype.kind != "f":
+    if data.dtype.kind not in "biuf":
         raise TypeError(f"image: denoise needs real numbers, not dtype {data.dtype}")
-    if data.ndim == 2:
-        result = denoise_tv_chambolle(data, weight=weight, **kwargs)
-    else:
-        frames = data.reshape((-1, *data.shape[-2:]))
-        result = np.stack([denoise_tv_chambolle(f, weight=weight, **kwargs) for f in frames])
-        result = result.reshape(data.shape)
-    return image._derive(result)
+
+    def solve(frame: np.ndarray, _mask) -> np.ndarray:
+        if frame.dtype.kind != "f":
+            from .intensity import _convert_array
+
+            frame = _convert_array(frame, np.dtype(np.float64), uniform=False, normalise=True)
+        return denoise_tv_chambolle(frame, weight=weight, **kwargs)
+
+    empty = np.float64 if data.dtype.kind != "f" else np.result_type(data.dtype, np.float32)
+    return image._derive(_frame_by_frame(solve, data, empty_dtype=empty))
 
 
 # ---------------------------------------------------------------- filter_image
@@ -189,20 +207,26 @@ def filter_image(image: ImageArray, sigma=2, **kwargs) -> ImageArray:
     for name in ("preserve_range", "channel_axis", "out"):
         if name in kwargs:
             raise TypeError(f"{name}: filter_image sets this itself and does not accept it")
-    data = _real_data(image)
-    sig = _gaussian_sigma(sigma, data.ndim)
-    mask = _active_mask(image)
-    if mask is None:
-        return image._derive(gaussian(data, sigma=sig, preserve_range=True, **kwargs))
-    filled = np.where(mask, np.zeros((), data.dtype), data)
-    numerator = gaussian(filled, sigma=sig, preserve_range=True, **kwargs)
+    data = np.asarray(image.data)
+    if data.dtype.kind not in "buif":
+        raise TypeError(f"image: needs real numbers, not dtype {data.dtype}")
+    sig = _gaussian_sigma(sigma, 2)  # frames are independent: the Gaussian has no width across them
     weight_kwargs = dict(kwargs)
     if weight_kwargs.get("mode") == "constant":
         weight_kwargs["cval"] = 1.0  # pixels beyond the edge are data of value cval
-    weights = gaussian((~mask).astype(numerator.dtype), sigma=sig, preserve_range=True, **weight_kwargs)
-    reached = weights > 0
-    result = np.divide(numerator, weights, out=data.astype(numerator.dtype), where=reached)
-    return image._derive(result)
+
+    def smooth(frame: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        if frame.dtype.kind == "b":
+            frame = frame.astype(np.float64)
+        if mask is None or not mask.any():
+            return gaussian(frame, sigma=sig, preserve_range=True, **kwargs)
+        filled = np.where(mask, np.zeros((), frame.dtype), frame)
+        numerator = gaussian(filled, sigma=sig, preserve_range=True, **kwargs)
+        weights = gaussian((~mask).astype(numerator.dtype), sigma=sig, preserve_range=True, **weight_kwargs)
+        return np.divide(numerator, weights, out=frame.astype(numerator.dtype), where=weights > 0)
+
+    empty = np.float64 if data.dtype.kind in "biu" else np.result_type(data.dtype, np.float32)
+    return image._derive(_frame_by_frame(smooth, data, _active_mask(image), empty_dtype=empty))
 
 
 # -------------------------------------------------------------------- sgolay2d

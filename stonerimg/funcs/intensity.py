@@ -417,7 +417,8 @@ def normalise(image: ImageArray, scale=None, sample=None, limits=(0.0, 1.0), sca
     else:
         if values.dtype.kind in "fc":
             values = values[np.isfinite(values)]
-        low, high = (float(v) for v in np.quantile(values, [low_frac, high_frac]))
+        owned = not np.may_share_memory(values, image.data)  # a copy already: partition it in place
+        low, high = (float(v) for v in np.quantile(values, [low_frac, high_frac], overwrite_input=owned))
     if high == low:
         raise ValueError(f"image: all pixels used for the input range have the value {low}; cannot normalise")
     data = np.asarray(image.data, dtype=np.float64)
@@ -526,6 +527,18 @@ def _unmasked_values(image: ImageArray) -> np.ndarray:
     return values
 
 
+def _unmasked_quantiles(image: ImageArray, fractions) -> tuple[float, ...]:
+    """:func:`numpy.quantile` of the unmasked, finite pixels, with no second copy of the data.
+
+    ``np.quantile`` partitions a copy of what it is given; when the values are already
+    a copy (masked or NaN pixels left out, or padded, non-contiguous data flattened)
+    that copy is partitioned in place instead.
+    """
+    values = _unmasked_values(image)
+    owned = not np.may_share_memory(values, image.data)
+    return tuple(float(v) for v in np.quantile(values, fractions, overwrite_input=owned))
+
+
 def _holds_exactly(dtype: np.dtype, values) -> bool:
     """Whether every number in ``values`` is stored exactly in ``dtype``."""
     values = np.asarray(values)
@@ -615,7 +628,7 @@ def adjust_contrast(image: ImageArray, lims=(0.1, 0.9), percent: bool = True) ->
     data = _check_ordered(image)
     if percent:
         low, high = _fractions(lims, "lims")
-        vmin, vmax = (float(v) for v in np.quantile(_unmasked_values(image), [low, high]))
+        vmin, vmax = _unmasked_quantiles(image, [low, high])
         if vmin == vmax:
             raise ValueError(
                 f"image: the {low:g} and {high:g} fractions of the distribution are both {vmin:g}; "
@@ -775,7 +788,7 @@ def remove_outliers(image: ImageArray, percentiles=(0.01, 0.99), replace=None) -
     """
     data = _check_ordered(image)
     frac_low, frac_high = _fractions(percentiles, "percentiles")
-    low, high = (float(v) for v in np.quantile(_unmasked_values(image), [frac_low, frac_high]))
+    low, high = _unmasked_quantiles(image, [frac_low, frac_high])
     if data.dtype.kind in "ui":
         low, high = int(round(low)), int(round(high))
     if replace is None:
