@@ -1487,8 +1487,21 @@ class ImageFolder:
         metadata = {"montage.names": list(self._names), "montage.grid": (rows, columns)}
         return ImageFile(ImageArray(data, mask=mask, metadata=metadata))
 
-    def as_stack(self):
-        """Copy every image into one :class:`~stonerimg.stack.ImageStack` (they must share a shape)."""
+    def as_stack(self, *, on_disk: bool = False):
+        """Copy every image into one :class:`~stonerimg.stack.ImageStack` (they must share a shape).
+
+        Parameters
+        ----------
+        on_disk : bool, default False
+            Write the frames one at a time into a scratch disk stack (in
+            :data:`stonerimg.config.disk_image_dir`, see :func:`stonerimg.empty`)
+            instead of memory, so the folder may hold more than fits in memory;
+            every frame must have frame 0's dtype or one that casts to it safely.
+        """
+        if on_disk:
+            from .lazy import stack_on_disk
+
+            return stack_on_disk(self)
         from .stack import ImageStack
 
         return ImageStack(self)  # streams: the stack copies one image at a time into its buffer

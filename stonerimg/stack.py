@@ -156,7 +156,11 @@ class _Each:
                 f"each.{name}: no image function or ImageFile method of that name (see stonerimg.funcs.registered())"
             )
 
+        function = registered().get(name)
+
         def method(*args, **kwargs):
+            if function is not None:  # the functional form: a frame is not written before every frame has succeeded
+                return self._stack._apply_each(lambda doc: function(doc, *args, **kwargs))
             return self._stack._apply_each(lambda doc: getattr(doc, name)(*args, **kwargs))
 
         method.__name__ = name
@@ -453,7 +457,7 @@ class ImageStack:
 
     def merged_metadata(self, index: int) -> Metadata:
         """Return a copy of the shared metadata with frame ``index``'s record laid over it."""
-        merged = self._image.metadata.copy()
+        merged = self.metadata.copy()
         merged.update(self._records[_frame_index(index, len(self))])
         return merged
 
@@ -965,7 +969,7 @@ class ImageStack:
 
     def _result(self, data, name: str, kwargs: Mapping | None = None) -> ImageFile:
         data = np.ma.asarray(data)
-        image = ImageArray(np.ma.getdata(data), metadata=self._image.metadata)
+        image = ImageArray(np.ma.getdata(data), metadata=self.metadata)
         mask = np.ma.getmask(data)
         if mask is not np.ma.nomask and mask.any():
             image._set_mask_fast(np.array(mask, dtype=bool))
@@ -1094,13 +1098,169 @@ class ImageStack:
         _append_history(image.metadata, _history_entry("montage", (), {"columns": columns, "pad": pad}))
         return ImageFile(image)
 
+    # ------------------------------------------------------------ streaming, planes, dask
+    def _blocks(self, rows=slice(None), cols=slice(None)) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(first frame, (k, rows, cols) view)`` over the frames, a few at a time.
+
+        In memory these are views of the buffer; a disk stack maps (or reads)
+        one window of at most :data:`stonerimg.config.block_bytes` at a time.
+        """
+        from . import config
+
+        data = self._image.data
+        step = max(1, config.block_bytes // max(1, data[:1].nbytes))
+        for start in range(0, len(self), step):
+            yield start, data[start : start + step, rows, cols]
+
+    def drift_corrected_mean(
+        self,
+        box=None,
+        ref_index: int = 0,
+        upsample_factor: int = 20,
+        method: str = "phase",
+        *,
+        order: int = 3,
+        mode: str = "nearest",
+    ) -> ImageFile:
+        """Average a region of every frame after moving it back by its drift; the stack is not changed.
+
+        Each frame's region is registered to the same region of frame
+        ``ref_index`` with :func:`~stonerimg.funcs.correct_drift`, shifted
+        back and added up, streaming over the frames (a disk stack is read one
+        window at a time and never changed).  For float frames this equals
+        ``stack.clone.crop_stack(box).correct_drifts(ref_index, ...).mean()``
+        without the copy.
+
+        Parameters
+        ----------
+        box : optional
+            The region (any form :func:`~stonerimg.funcs.parse_box` accepts;
+            default the whole frame).
+        ref_index : int, default 0
+            The frame taken as having no drift.
+        upsample_factor : int, default 20
+            The drift is found to ``1 / upsample_factor`` of a pixel.
+        method : {"phase", "scharr"}, default "phase"
+            See :func:`~stonerimg.funcs.correct_drift`.
+        order, mode
+            Interpolation of the shift (:func:`scipy.ndimage.shift`).
+
+        Returns
+        -------
+        ImageFile
+            The mean region in float64 (masks are not used), its metadata
+            holding ``drifts`` (the ``(dx, dy)`` of each frame, in pixels) and
+            ``box``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from scipy import ndimage
+        >>> yy, xx = np.mgrid[:48, :48]
+        >>> ref = np.exp(-((xx - 20) ** 2 + (yy - 24) ** 2) / 18.0)
+        >>> stack = ImageStack([ref, ndimage.shift(ref, (0, 3)), ndimage.shift(ref, (-2, 0))])
+        >>> average = stack.drift_corrected_mean(box=(8, 40, 8, 40))
+        >>> np.round(average.metadata["drifts"], 1).tolist()
+        [[0.0, 0.0], [3.0, 0.0], [0.0, -2.0]]
+        >>> average.shape
+        (32, 32)
+        """
+        from .funcs.geometry import parse_box
+        from .funcs.registration import correct_drift
+
+        self._check_not_empty("drift_corrected_mean")
+        n = len(self)
+        ref_index = _frame_index(ref_index, n)
+        reference = self._frame(ref_index)
+        xmin, xmax, ymin, ymax = parse_box(reference.image, box)
+        rows, cols = slice(ymin, ymax), slice(xmin, xmax)
+        ref = np.array(reference.data[rows, cols], dtype=np.float64)
+        del reference
+        total = np.zeros(ref.shape, np.float64)
+        drifts = np.zeros((n, 2))
+        for start, block in self._blocks(rows, cols):
+            for k, region in enumerate(block):
+                moved = correct_drift(
+                    ImageArray(np.asarray(region, dtype=np.float64)),
+                    ref,
+                    upsample_factor=upsample_factor,
+                    method=method,
+                    order=order,
+                    mode=mode,
+                )
+                drifts[start + k] = moved.metadata["correct_drift"]
+                total += moved.data
+        options = {"box": (xmin, xmax, ymin, ymax), "ref_index": ref_index, "upsample_factor": upsample_factor}
+        result = self._result(total / n, "drift_corrected_mean", options)
+        result.metadata["drifts"] = drifts + 0.0  # no negative zeros
+        result.metadata["box"] = (xmin, xmax, ymin, ymax)
+        return result
+
+    def load_plane(self, z: int = 0, c: int = 0, t: int = 0, size=None, offset=(0, 0), stride=(1, 1)) -> ImageArray:
+        """Copy a (sub-sampled) region of frame ``z`` into a new in-memory image.
+
+        Parameters
+        ----------
+        z : int, default 0
+            The frame.
+        c, t : int, default 0
+            Channel and time (a stack has neither: only 0).
+        size : (int, int), optional
+            ``(w, h)``: pixels of the result along x and y (default: as many as
+            fit from ``offset`` to the edge with ``stride``).
+        offset : (int, int), default (0, 0)
+            ``(x, y)`` of the first pixel.
+        stride : int or (int, int), default (1, 1)
+            ``(sx, sy)``: the step between pixels read.
+
+        Returns
+        -------
+        ImageArray
+            Of shape ``(h, w)``, with frame ``z``'s metadata and a calibration
+            scaled by the stride and moved by the offset.  A disk stack reads
+            only the bytes it needs.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> stack = ImageStack(np.arange(2 * 4 * 6).reshape(2, 4, 6))
+        >>> stack.load_plane(1, offset=(1, 0), stride=(2, 2)).data.tolist()
+        [[25, 27, 29], [37, 39, 41]]
+        """
+        from .lazy import _check_zct, _plane_image, _plane_region
+
+        z = _check_zct(z, c, t, len(self))
+        rows, cols = _plane_region(self.frame_shape, size, offset, stride)
+        data = np.array(self._image.data[z, rows, cols], copy=True)
+        args = {"z": z, "size": (data.shape[1], data.shape[0]), "offset": offset, "stride": stride}
+        return _plane_image(data, self.merged_metadata(z), rows, cols, args)
+
+    def to_dask(self, chunks=None):
+        """Return the pixels as a :class:`dask.array.Array` over the buffer (no copy).
+
+        Parameters
+        ----------
+        chunks : optional
+            Dask chunks (default ``"auto"``; a disk stack defaults to whole
+            frames, as many per chunk as fit in :data:`stonerimg.config.block_bytes`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> stack = ImageStack(np.ones((4, 3, 2)))
+        >>> stack.to_dask(chunks=(2, 3, 2)).sum().compute()
+        np.float64(24.0)
+        """
+        # not dask.array.from_array(array): since dask 2024.12 it copies the array (and hashes it)
+        return self._image.to_dask("auto" if chunks is None else chunks)
+
     # ------------------------------------------------------------ Kerr stacks
     @property
     def fields(self) -> np.ndarray:
         """The applied field of each frame (metadata ``field``, as :class:`KerrImage` fills it; NaN if absent)."""
         values = []
         for i in range(len(self)):
-            value = self._records[i].get("field", self._image.metadata.get("field"))
+            value = self._records[i].get("field", self.metadata.get("field"))
             ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
             values.append(float(value) if ok else np.nan)
         return np.array(values, dtype=float)
@@ -1159,6 +1319,32 @@ class ImageStack:
         return Hysteresis(self.fields, intensity, units)
 
     # ------------------------------------------------------------ TIFF
+    def save(self, filename, *, fmt: str | None = None, **kwargs) -> ImageStack:
+        """Save the stack as a multi-page TIFF with every frame's metadata (see :meth:`to_tiff`).
+
+        Parameters
+        ----------
+        filename : str or os.PathLike
+            A ``.tif``/``.tiff`` file (or any name with ``fmt="tiff"``).
+        fmt : {"tiff", None}
+            The only format that holds a stack with its per-frame metadata.
+        **kwargs
+            Passed to :meth:`to_tiff`.
+
+        Raises
+        ------
+        ValueError
+            For another format or extension.
+        """
+        path = Path(os.fspath(filename))
+        if fmt not in (None, "tiff") or (fmt is None and path.suffix.lower() not in (".tif", ".tiff")):
+            raise ValueError(
+                f"filename: a stack of {len(self)} frames is saved as a multi-page TIFF (.tif), not {path.name!r}"
+                + (f" (fmt={fmt!r})" if fmt else "")
+            )
+        self.to_tiff(path, **kwargs)
+        return self
+
     def to_tiff(self, filename, **kwargs) -> Path:
         """Write the stack as one multi-page TIFF (atomically), every frame's metadata kept.
 
@@ -1205,7 +1391,10 @@ class ImageStack:
                     "filename": self._filenames[i],
                 }
                 doc = {**whole, _STACK_KEY: frame} if i == 0 else {_STACK_KEY: frame}
-                tif.write(pages[i], description=json.dumps(doc, allow_nan=False), metadata=None, **kwargs)
+                # " : " keeps tifffile from taking page 0's '"shape":' for its own "shaped" layout, which
+                # assumes the pages' data are contiguous (they are not: each page has its own tags)
+                text = json.dumps(doc, allow_nan=False, separators=(", ", " : "))
+                tif.write(pages[i], description=text, metadata=None, **kwargs)
         return path
 
     @classmethod

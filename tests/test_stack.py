@@ -871,3 +871,16 @@ def test_3d_image_saved_by_stonerimg_reads_as_a_stack(tmp_path):
     stack = ImageStack.from_tiff(path)
     np.testing.assert_array_equal(stack.data, image.data)
     assert stack.metadata == {"sample": "Py"} and len(stack) == 3
+
+
+def test_save_writes_the_multi_page_tiff_and_refuses_other_formats(tmp_path):
+    stack = ImageStack(np.arange(24.0).reshape(2, 3, 4), frame_metadata=[{"field": 1.0}, {"field": 2.0}])
+    assert stack.save(tmp_path / "s.tif") is stack
+    back = ImageStack.from_tiff(tmp_path / "s.tif")
+    assert back == stack and [m["field"] for m in back.frame_metadata] == [1.0, 2.0]
+    stack.save(tmp_path / "named.dat", fmt="tiff")
+    assert ImageStack.from_tiff(tmp_path / "named.dat") == stack
+    for name, fmt in (("s.npy", None), ("s.png", None), ("t.tif", "png")):
+        with pytest.raises(ValueError, match="multi-page TIFF"):
+            stack.save(tmp_path / name, fmt=fmt)
+        assert not (tmp_path / name).exists()

@@ -80,7 +80,7 @@ class TestAvailable:
         for name in ("tiff", "png", "npy"):
             entry = listing[name]
             assert entry["saves"] is True
-            assert entry["lazy"] is False
+            assert entry["lazy"] is (name != "png")  # TIFF and NPY open as disk images, PNG does not
             assert isinstance(entry["description"], str) and entry["description"]
             assert all(isinstance(p, int) for p in entry["extensions"].values())
 
@@ -719,3 +719,16 @@ def test_stoner_description_is_never_executed(tmp_path, monkeypatch, trap_module
         assert loaded.metadata[name] == value
         assert type(loaded.metadata[name]) is str
     assert sorted(os.listdir(work)) == ["evil.tif"]
+
+
+def test_unregister_takes_a_format_out_and_says_when_there_is_none(tmp_path):
+    fmt = Format("unregister_me", {".unreg": 10}, load=lambda path, **kwargs: ImageFile(np.zeros((2, 2))))
+    formats.register(fmt)
+    (tmp_path / "a.unreg").write_bytes(b"x")
+    assert stonerimg.load(tmp_path / "a.unreg").shape == (2, 2)
+    assert formats.unregister("unregister_me") is fmt
+    assert "unregister_me" not in [f["name"] for f in formats.available()]
+    with pytest.raises(FormatError):
+        stonerimg.load(tmp_path / "a.unreg")
+    with pytest.raises(ValueError, match="unregister_me"):
+        formats.unregister("unregister_me")
