@@ -70,7 +70,7 @@ FORMATS = {
     "stxm": (".hdf5", "stxm"),
     "nexus": (".nxs", "nexus"),
     "maximus": (".hdr", "maximus"),
-    "digitalmicrograph": (".dm3", "digitalmicrograph"),
+    "dm": (".dm3", "dm"),
 }
 
 #: Real samples: format -> (folder in the sample data, file name).  The whole folder of a MAXYMUS
@@ -80,7 +80,7 @@ REAL_SAMPLES = {
     "png": ("kerr", "im2_noannotations.png"),
     "stxm": ("stxm", "Sample_Image_2017-10-15_100.hdf5"),
     "maximus": ("maximus/MPI_210127021", "MPI_210127021.hdr"),
-    "digitalmicrograph": ("dm", "test_STEM_image.dm3"),
+    "dm": ("dm", "test_STEM_image.dm3"),
 }
 
 
@@ -112,8 +112,6 @@ def make_sample(name: str, folder: Path, request) -> Path:
     the data are absent) and are copied; ``npy`` and ``nexus`` samples are made here.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    if name == "digitalmicrograph":
-        pytest.importorskip("rsciio", reason="RosettaSciIO (extra 'em') reads DigitalMicrograph files")
     if name in ("stxm", "nexus"):
         pytest.importorskip("h5py")
     if name in REAL_SAMPLES:
@@ -201,8 +199,8 @@ FOREIGN = [
     ("nexus", "a PNG file", _small_png, "png"),
     ("maximus", "an ENVI header", _envi_header, None),
     ("maximus", "a PNG file", _small_png, "png"),
-    ("digitalmicrograph", "a TIFF file", _small_tiff, "tiff"),
-    ("digitalmicrograph", "a text data file", _text_table, None),
+    ("dm", "a TIFF file", _small_tiff, "tiff"),
+    ("dm", "a text data file", _text_table, None),
 ]
 
 
@@ -691,7 +689,7 @@ FUZZ_TARGETS = {
     "nexus": ("nexus", None, 50, None),
     "maximus header": ("maximus", None, 60, None),
     "maximus image": ("maximus", "*_a000.xim", 30, None),
-    "digitalmicrograph": ("digitalmicrograph", None, 50, None),
+    "dm": ("dm", None, 50, None),
 }
 
 #: Byte strings worth writing into a file: extreme integers of every width and endianness, numbers,

@@ -1,6 +1,7 @@
 """RosettaSciIO adapter: real DigitalMicrograph files, files written by RosettaSciIO, bad input.
 
 Every expected value comes from RosettaSciIO (or NumPy) called directly on the same file.
+DM files are read natively first (format ``dm``); here ``fmt="digitalmicrograph"`` picks the adapter.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def test_every_table_entry_has_a_loader_and_an_installed_reader(name):
 def test_stem_image(dm_dir):
     path = dm_dir / "test_STEM_image.dm3"
     before = sha256(path)
-    doc = stonerimg.load(path)
+    doc = stonerimg.load(path, fmt="digitalmicrograph")
     direct = read_directly(path)
     assert type(doc) is ImageFile and doc.format == "digitalmicrograph"
     assert doc.shape == (68, 68) and doc.dtype == np.uint32
@@ -93,7 +94,7 @@ def test_stem_image(dm_dir):
 
 def test_diffraction_pattern(dm_dir):
     path = dm_dir / "test_diffraction_pattern.dm3"
-    doc = stonerimg.load(path)
+    doc = stonerimg.load(path, fmt="digitalmicrograph")
     assert doc.shape == (87, 87) and doc.dtype == np.int32
     assert_same_pixels(read_directly(path)["data"], doc.data)
     assert doc.calibration.x.scale == pytest.approx(0.17443, abs=1e-5)
@@ -103,7 +104,7 @@ def test_diffraction_pattern(dm_dir):
 @pytest.mark.parametrize("code", sorted(TEST_2D))
 def test_data_types_and_orientation(dm_dir, code):
     path = dm_dir / f"test-2D-{code}.dm3"
-    doc = stonerimg.load(path)
+    doc = stonerimg.load(path, fmt="digitalmicrograph")
     assert doc.dtype == np.dtype(TEST_2D[code])
     assert_same_pixels(np.array([[1, 2], [3, 4]], dtype=TEST_2D[code]), doc.data)
     assert_same_pixels(read_directly(path)["data"], doc.data)
@@ -114,7 +115,7 @@ def test_data_types_and_orientation(dm_dir, code):
 
 def test_spectrum_image_keeps_every_axis(dm_dir):
     path = dm_dir / "EELS_SI.dm4"
-    doc = stonerimg.load(path)
+    doc = stonerimg.load(path, fmt="digitalmicrograph")
     direct = read_directly(path)
     assert doc.ndim == 3 and doc.dtype == np.float32
     assert doc.shape == direct["data"].shape
@@ -136,7 +137,7 @@ def test_spectrum_image_keeps_every_axis(dm_dir):
 
 def test_metadata_keeps_every_original_item_and_rsciio_metadata(dm_dir):
     path = dm_dir / "test_STEM_image.dm3"
-    doc = stonerimg.load(path)
+    doc = stonerimg.load(path, fmt="digitalmicrograph")
     direct = read_directly(path)
     original = leaves(direct["original_metadata"], "original")
     assert {k for k in doc.metadata if k.startswith("original.")} == set(original)
@@ -157,7 +158,7 @@ def test_metadata_keeps_every_original_item_and_rsciio_metadata(dm_dir):
     "name", ["test_STEM_image.dm3", "test_diffraction_pattern.dm3", "EELS_SI.dm4", "test-2D-2.dm3"]
 )
 def test_metadata_round_trips_through_tiff(dm_dir, tmp_path, name):
-    doc = stonerimg.load(dm_dir / name)
+    doc = stonerimg.load(dm_dir / name, fmt="digitalmicrograph")
     doc.save(tmp_path / "copy.tif")
     again = stonerimg.load(tmp_path / "copy.tif")
     assert again.format == "tiff"
@@ -169,8 +170,7 @@ def test_metadata_round_trips_through_tiff(dm_dir, tmp_path, name):
 def test_fmt_chooses_the_format_whatever_the_extension(dm_dir, tmp_path):
     copy = tmp_path / "stem.bin"
     shutil.copyfile(dm_dir / "test_STEM_image.dm3", copy)
-    with pytest.raises(FormatError):
-        stonerimg.load(copy)
+    assert stonerimg.load(copy).format == "dm"  # the native reader knows it by its first bytes
     doc = stonerimg.load(copy, fmt="digitalmicrograph")
     assert doc.format == "digitalmicrograph" and doc.shape == (68, 68)
     assert_same_pixels(read_directly(dm_dir / "test_STEM_image.dm3")["data"], doc.data)
@@ -178,14 +178,17 @@ def test_fmt_chooses_the_format_whatever_the_extension(dm_dir, tmp_path):
 
 def test_index_and_reader_options(dm_dir):
     path = dm_dir / "test_STEM_image.dm3"
-    assert_same_pixels(stonerimg.load(path, index=0).data, stonerimg.load(path, index=-1).data)
-    assert_same_pixels(read_directly(path)["data"], stonerimg.load(path, order="C").data)
+    assert_same_pixels(
+        stonerimg.load(path, fmt="digitalmicrograph", index=0).data,
+        stonerimg.load(path, fmt="digitalmicrograph", index=-1).data,
+    )
+    assert_same_pixels(read_directly(path)["data"], stonerimg.load(path, fmt="digitalmicrograph", order="C").data)
     with pytest.raises(FormatError, match="index: the file holds 1 signal"):
-        stonerimg.load(path, index=1)
+        stonerimg.load(path, fmt="digitalmicrograph", index=1)
     with pytest.raises(FormatError, match="unexpected option.*'colour'"):
-        stonerimg.load(path, colour="red")
+        stonerimg.load(path, fmt="digitalmicrograph", colour="red")
     with pytest.raises(FormatError, match="lazy: not supported"):
-        stonerimg.load(path, lazy=True)
+        stonerimg.load(path, fmt="digitalmicrograph", lazy=True)
     with pytest.raises(TypeError, match="index: must be an integer"):
         adapter.load_digitalmicrograph(path, index="0")
 
@@ -195,7 +198,7 @@ def test_index_and_reader_options(dm_dir):
 
 def _assert_format_error(path, formats=("digitalmicrograph",)):
     with pytest.raises(FormatError) as caught:
-        stonerimg.load(path)
+        stonerimg.load(path, fmt="digitalmicrograph")
     assert caught.value.filename == str(path)
     assert str(path) in str(caught.value)
     assert [name for name, _ in caught.value.attempts if name in formats] == list(formats)
@@ -215,7 +218,7 @@ def test_empty_dm3(tmp_path):
     path = tmp_path / "empty.dm3"
     path.write_bytes(b"")
     with pytest.raises(FormatError, match="empty") as caught:
-        stonerimg.load(path)
+        stonerimg.load(path, fmt="digitalmicrograph")
     assert caught.value.filename == str(path)
     with pytest.raises(FormatMismatch):
         adapter.load_digitalmicrograph(path)
@@ -236,7 +239,7 @@ def test_missing_rosettasciio_names_the_extra(dm_dir, monkeypatch):
     with pytest.raises(ImportError, match=r"pip install stonerimg\[em\]"):
         adapter.load_digitalmicrograph(dm_dir / "test_STEM_image.dm3")
     with pytest.raises(FormatError, match=r"pip install stonerimg\[em\]"):
-        stonerimg.load(dm_dir / "test_STEM_image.dm3")
+        stonerimg.load(dm_dir / "test_STEM_image.dm3", fmt="digitalmicrograph")
 
 
 # ---------------------------------------------------------------- files written by RosettaSciIO
