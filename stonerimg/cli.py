@@ -39,7 +39,7 @@ KEY_METADATA = ("title", "energy", "energy.units", "polarization", "field", "fie
 
 
 def _describe(document, everything: bool) -> dict:
-    cal = document.calibration
+    cal = document.image.calibration
     keys = list(document.metadata) if everything else [k for k in KEY_METADATA if k in document.metadata]
     return {
         "file": document.filename,
@@ -73,7 +73,7 @@ def _info(args) -> int:
             report["metadata"] = Metadata(report["metadata"]).to_jsonable()
             reports.append(report)
             continue
-        cal = document.calibration
+        cal = document.image.calibration
         print(
             f"{name}: {report['class']} via {report['format']}, shape {document.shape}, dtype {report['dtype']}, "
             f"pixel {cal.x.scale:g} {cal.x.units} x {cal.y.scale:g} {cal.y.units}, "
@@ -109,26 +109,13 @@ def parse_process(text: str) -> tuple[str, tuple, dict]:
     >>> parse_process("normalise")
     ('normalise', (), {})
     """
-    import ast
-
     from .funcs import registered
-    from .metadata import _literal
+    from .metadata import parse_call
 
     try:
-        node = ast.parse(text.strip(), mode="eval").body
-    except SyntaxError as err:
-        raise ValueError(f"--process {text!r}: not a function call ({err.msg})") from None
-    if isinstance(node, ast.Name):
-        name, args, kwargs = node.id, (), {}
-    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and all(k.arg for k in node.keywords):
-        try:
-            name = node.func.id
-            args = tuple(_literal(a) for a in node.args)
-            kwargs = {k.arg: _literal(k.value) for k in node.keywords}
-        except ValueError as err:
-            raise ValueError(f"--process {text!r}: arguments must be literals ({err})") from None
-    else:
-        raise ValueError(f"--process {text!r}: expected name(arguments), e.g. crop(10)")
+        name, args, kwargs = parse_call(text)
+    except ValueError as err:
+        raise ValueError(f"--process {text!r}: {err}") from None
     if name not in registered():
         raise ValueError(f"--process {text!r}: {name!r} is not an image function")
     return name, args, kwargs
@@ -172,6 +159,67 @@ def _convert(args) -> int:
     return 0 if report.ok else 1
 
 
+def _live_source(args):
+    from .live import DirectoryWatcher, FileStack, SimulatedCamera
+
+    if args.watch:
+        return DirectoryWatcher(args.watch, args.pattern, poll=args.poll, existing=args.existing)
+    if args.replay:
+        return FileStack(args.replay, rate=args.fps, loop=args.loop)
+    try:
+        width, height = (int(v) for v in args.simulate.lower().split("x"))
+        drift = tuple(float(v) for v in args.drift.split(","))
+    except ValueError:
+        raise ValueError(f"--simulate {args.simulate!r} / --drift {args.drift!r}: expected WxH and dx,dy") from None
+    return SimulatedCamera((height, width), fps=args.fps or 50.0, drift=drift, noise=args.noise)
+
+
+def _live(args) -> int:
+    import time
+
+    from .live import BUILTINS, ROI, Session, parse_processor
+
+    try:
+        if not args.process:
+            raise ValueError(f"give at least one --process; choose from {', '.join(BUILTINS)}")
+        processors = [parse_processor(text) for text in args.process]
+        roi = ROI.parse(args.roi) if args.roi else None
+        source = _live_source(args)
+        session = Session(source, processors, roi=roi, drop=not args.no_drop, workers=args.workers)
+        recorder = session.record(args.record) if args.record else None
+    except (ValueError, TypeError, OSError) as err:
+        print(f"stonerimg live: {err}", file=sys.stderr)
+        return 2
+    tty = sys.stdout.isatty()
+    session.start()
+    try:
+        end = None if args.duration is None else time.monotonic() + args.duration
+        while not session.wait(args.interval if end is None else max(0.0, min(args.interval, end - time.monotonic()))):
+            if end is not None and time.monotonic() >= end:
+                break
+            line = session.stats().line()
+            print(f"\r{line}\033[K" if tty else line, end="" if tty else "\n", flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stats = session.stop()
+    if tty:
+        print()
+    print(stats.line())
+    print(stats.table())
+    status = 0
+    if stats.source_error:
+        print(f"stonerimg live: the source failed: {stats.source_error}", file=sys.stderr)
+        status = 1
+    if recorder is not None:
+        if recorder.error:
+            print(f"stonerimg live: recording to {recorder.path} failed: {recorder.error}", file=sys.stderr)
+            status = 1
+        else:
+            print(f"recorded to {recorder.path}")
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``stonerimg`` command."""
     parser = argparse.ArgumentParser(prog="stonerimg", description="Scientific images with their metadata.")
@@ -200,6 +248,36 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--scheduler", help="address of a dask.distributed scheduler to run the work on")
     convert.add_argument("--quiet", action="store_true", help="no progress bar")
     convert.set_defaults(run=_convert)
+    live = commands.add_parser(
+        "live", help="process frames as they arrive (a folder being written, a stack, a simulated camera)"
+    )
+    where = live.add_mutually_exclusive_group(required=True)
+    where.add_argument("--watch", metavar="DIR", help="process image files as they appear in DIR")
+    where.add_argument("--replay", metavar="FILE", help="replay the frames of a stack file (multi-page TIFF)")
+    where.add_argument("--simulate", metavar="WxH", help="a simulated camera making W x H frames")
+    live.add_argument("--pattern", default="*", help='file names to watch, e.g. "*.tif" (default: all)')
+    live.add_argument("--poll", type=float, default=0.1, help="seconds between looks at the folder")
+    live.add_argument("--existing", action="store_true", help="also process the files already in the folder")
+    live.add_argument("--fps", type=float, help="frames per second to replay or simulate")
+    live.add_argument("--loop", action="store_true", help="replay the stack again and again")
+    live.add_argument("--drift", default="0.2,0.1", help="simulated drift dx,dy in pixels per frame")
+    live.add_argument("--noise", type=float, default=10.0, help="simulated noise in counts")
+    live.add_argument("--roi", metavar="X,Y,W,H", help="region of interest: a box in pixels")
+    live.add_argument(
+        "--process",
+        action="append",
+        default=[],
+        help="a built-in processor, repeatable: mean, max, min, std, sum, centroid, line_profile, radial_profile, "
+        'fft, fft_radial_profile, gaussian, difference; options as "gaussian(sigma=3)"',
+    )
+    live.add_argument("--record", metavar="OUT.h5", help="record the results to an HDF5 file")
+    live.add_argument("--workers", type=int, help="processors computing at once (default: one per processor)")
+    live.add_argument("--duration", type=float, help="seconds to run (default: until Ctrl-C or the source ends)")
+    live.add_argument("--interval", type=float, default=1.0, help="seconds between status lines")
+    live.add_argument(
+        "--no-drop", action="store_true", help="process every frame, making the source wait (replaying files only)"
+    )
+    live.set_defaults(run=_live)
     return parser
 
 

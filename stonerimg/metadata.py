@@ -458,6 +458,44 @@ def parse_literal(text: str) -> Any:
         raise ValueError(f"not a literal: {err}") from err
 
 
+def parse_call(text: str) -> tuple[str, tuple, dict]:
+    """Parse ``name`` or ``name(literal, ..., key=literal, ...)`` without evaluating any code.
+
+    The command line's ``--process`` steps are written this way; the caller checks
+    the name against its own table.
+
+    Raises
+    ------
+    ValueError
+        If the text is anything else; the message says what was wrong.
+
+    Examples
+    --------
+    >>> parse_call("crop(10, copy=True)")
+    ('crop', (10,), {'copy': True})
+    >>> parse_call("mean")
+    ('mean', (), {})
+    """
+    if len(text) > _MAX_LITERAL:
+        raise ValueError("too long")
+    try:
+        node = ast.parse(str(text).strip(), mode="eval").body
+    except SyntaxError as err:
+        raise ValueError(f"not a name or a call ({err.msg})") from None
+    if isinstance(node, ast.Name):
+        return node.id, (), {}
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+        raise ValueError("expected a name or name(arguments), e.g. crop(10)")
+    if not all(k.arg for k in node.keywords):
+        raise ValueError("keyword arguments are given as name=value (no **)")
+    try:
+        args = tuple(_literal(a) for a in node.args)
+        kwargs = {k.arg: _literal(k.value) for k in node.keywords}
+    except (ValueError, RecursionError, TypeError, OverflowError) as err:
+        raise ValueError(f"arguments must be literals ({err})") from None
+    return node.func.id, args, kwargs
+
+
 _INT_TYPE = re.compile(r"^[IU](8|16|32|64)$")
 _FLOAT_TYPE = re.compile(r"^(Single|Double|Extended)\s+Float$|^(Float|DBL|SGL|EXT)$")
 _COMPLEX_TYPE = re.compile(r"^Complex")

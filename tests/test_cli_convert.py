@@ -79,3 +79,17 @@ def test_convert_folder_with_processing_and_a_failure(tmp_path, capsys):
         assert converted["i"] == i and converted["history"][-1] == "crop(1)"
     assert (out / "sub" / "g.tif").is_file()
     assert "converted" in captured.out
+
+
+def test_a_3d_dm_file_is_described_and_converted_as_a_stack(dm_dir, tmp_path, capsys):
+    source = dm_dir / "EELS_SI.dm4"
+    stack = stonerimg.load(source)
+    assert isinstance(stack, stonerimg.ImageStack)
+    assert main(["info", "--json", str(source)]) == 0
+    (report,) = json.loads(capsys.readouterr().out)
+    assert report["class"] == "ImageStack" and report["shape"] == list(stack.shape)
+    assert report["calibration"]["x"]["scale"] == pytest.approx(stack.image.calibration.x.scale)
+    assert main(["convert", str(source), "-o", str(tmp_path), "--quiet"]) == 0
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "EELS_SI.tif"), stack.data)
+    assert main(["convert", str(source), "-o", str(tmp_path / "npy"), "--to", "npy", "--quiet"]) == 1
+    assert "multi-page TIFF" in capsys.readouterr().err
