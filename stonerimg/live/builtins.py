@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 import threading
 from collections import OrderedDict
 from typing import NamedTuple
@@ -410,8 +411,35 @@ def gaussian(frame, sigma: float = 2.0) -> np.ndarray:
 
     if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0:
         raise ValueError(f"sigma: must be a positive number of pixels, not {sigma!r}")
-    data = _pixels(frame)
-    return ndimage.gaussian_filter(_as_float32(data), float(sigma), output=np.float32)
+    data = _as_float32(_pixels(frame))
+    sigma = float(sigma)
+    radius = int(4.0 * sigma + 0.5)  # gaussian_filter's default truncate=4
+    bands = min(_CORES, data.shape[0] // max(64, 4 * radius)) if data.ndim == 2 else 1
+    if bands < 2:
+        return ndimage.gaussian_filter(data, sigma, output=np.float32)
+    # bands of rows filtered side by side (SciPy releases the GIL): the same pixels in a fraction of the time,
+    # which keeps the filter's latency below a 50 fps frame period; each band reads `radius` rows beyond its edges
+    out = np.empty(data.shape, np.float32)
+    edges = np.linspace(0, data.shape[0], bands + 1).astype(int)
+
+    def band(i: int) -> None:
+        lo, hi = edges[i], edges[i + 1]
+        start, stop = max(0, lo - radius), min(data.shape[0], hi + radius)
+        out[lo:hi] = ndimage.gaussian_filter(data[start:stop], sigma, output=np.float32)[lo - start : hi - start]
+
+    list(_band_pool().map(band, range(bands)))
+    return out
+
+
+_CORES = os.cpu_count() or 1
+
+
+@functools.cache
+def _band_pool():
+    """Threads that filter bands of one frame side by side (one per core)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(_CORES, thread_name_prefix="stonerimg-live-band")
 
 
 class Difference:

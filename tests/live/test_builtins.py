@@ -195,3 +195,10 @@ def test_sinks_ring_buffers():
     latest = LatestImage()
     latest.append(3.0, 9, np.ones((2, 2)))
     assert latest.latest()[:2] == (3.0, 9)
+
+
+@pytest.mark.parametrize(("shape", "sigma"), [((870, 870), 2.0), ((600, 90), 3.5), ((300, 40), 1.0)])
+def test_gaussian_in_bands_of_rows_equals_one_filter_of_the_whole_frame(shape, sigma):
+    data = np.random.default_rng(1).integers(0, 4000, shape).astype(np.uint16)
+    whole = ndimage.gaussian_filter(data.astype(np.float32), sigma, output=np.float32)
+    np.testing.assert_array_equal(fast.gaussian(data, sigma), whole)
