@@ -124,12 +124,14 @@ def parse_process(text: str) -> tuple[str, tuple, dict]:
 def _convert(args) -> int:
     from pathlib import Path
 
+    from .folder import _output_format, convert_files, keep_freed_buffers
+
     try:
         steps = [parse_process(step) for step in args.process]
+        _output_format(args.to)
     except ValueError as err:
         print(f"stonerimg convert: {err}", file=sys.stderr)
         return 2
-    from .folder import convert_files, keep_freed_buffers
 
     keep_freed_buffers()  # this process is ours: reuse image buffers instead of faulting in new pages
     client = None
@@ -237,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     convert = commands.add_parser("convert", help="convert files or folders to another format")
     convert.add_argument("sources", nargs="+", help="files and folders to convert")
     convert.add_argument("-o", "--out", required=True, help="output folder")
-    convert.add_argument("--to", default="tiff", choices=("tiff", "png", "npy", "hdf5"), help="output format")
+    convert.add_argument(
+        "--to", default="tiff", help="output format: tiff, png, npy, hdf5 or any installed format that saves"
+    )
     convert.add_argument("--recursive", action="store_true", help="also convert the sub-folders of folders")
     convert.add_argument("--workers", type=int, default=0, help="worker processes (0: convert in this process)")
     convert.add_argument("--timeout", type=float, default=60.0, help="seconds one file may take in a worker")

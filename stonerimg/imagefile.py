@@ -279,12 +279,21 @@ class ImageFile:
         return self._new_like(-self._image)
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        """Run NumPy ufuncs on the image, so ``np.sin(doc)`` and ``array + doc`` give ImageFiles."""
+        """Run NumPy ufuncs on the image, so ``np.sin(doc)`` and ``array + doc`` give ImageFiles.
+
+        A reduction gives what it gives on the image: ``np.sum(doc)`` a number,
+        ``np.add.reduce(doc, axis=0)`` a 1-D :class:`ImageArray`; only 2-D and
+        larger results become ImageFiles.
+        """
         inputs = tuple(_operand(i) for i in inputs)
         if "out" in kwargs:
             kwargs["out"] = tuple(_operand(o) for o in kwargs["out"])
         result = getattr(ufunc, method)(*inputs, **kwargs)
-        return self._new_like(result) if isinstance(result, ImageArray) else result
+        if not isinstance(result, ImageArray):
+            return result
+        if result.ndim == 0:
+            return result[()]
+        return self._new_like(result) if result.ndim >= 2 else result
 
     def __invert__(self):
         """Invert the intensity as ``skimage.util.invert`` does.

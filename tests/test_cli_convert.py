@@ -93,3 +93,25 @@ def test_a_3d_dm_file_is_described_and_converted_as_a_stack(dm_dir, tmp_path, ca
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "EELS_SI.tif"), stack.data)
     assert main(["convert", str(source), "-o", str(tmp_path / "npy"), "--to", "npy", "--quiet"]) == 1
     assert "multi-page TIFF" in capsys.readouterr().err
+
+
+def test_to_takes_any_format_that_saves_and_names_the_choices_otherwise(tmp_path, capsys):
+    from stonerimg.formats import Format, register, unregister
+
+    source = tmp_path / "in" / "a.npy"
+    source.parent.mkdir()
+    stonerimg.ImageArray(np.arange(4.0).reshape(2, 2)).save(source)
+
+    def save_text(image, path, **kwargs):
+        with stonerimg.formats.atomic_path(path) as temp:
+            np.savetxt(temp, np.asarray(image.data))
+
+    register(Format("plaintext", {".txt": 50}, load=lambda path, **kwargs: None, save=save_text))
+    try:
+        assert main(["convert", str(source.parent), "-o", str(tmp_path / "out"), "--to", "plaintext", "--quiet"]) == 0
+    finally:
+        unregister("plaintext")
+    np.testing.assert_array_equal(np.loadtxt(tmp_path / "out" / "a.txt"), np.arange(4.0).reshape(2, 2))
+    assert main(["convert", str(source.parent), "-o", str(tmp_path / "x"), "--to", "jpeg2000"]) == 2
+    err = capsys.readouterr().err
+    assert "jpeg2000" in err and "tiff" in err and not (tmp_path / "x").exists()

@@ -412,3 +412,13 @@ def test_repr_html_escapes_metadata():
     text = f._repr_html_()
     assert "<script>" not in text and "<b>bold</b>" not in text
     assert "&lt;script&gt;" in text
+
+
+def test_reductions_give_numbers_and_arrays_not_documents():
+    data = np.arange(6.0).reshape(2, 3)
+    doc = ImageFile(data)
+    total = np.sum(doc)
+    assert not isinstance(total, ImageFile) and total == data.sum()
+    columns = np.add.reduce(doc, axis=0)
+    assert not isinstance(columns, ImageFile) and columns.tolist() == data.sum(axis=0).tolist()
+    assert isinstance(np.sin(doc), ImageFile) and isinstance(np.add.accumulate(doc, axis=0), ImageFile)

@@ -182,6 +182,8 @@ def _all_formats() -> dict[str, Format]:
 
 def get(name: str) -> Format:
     """Return the registered format called ``name``."""
+    if not isinstance(name, str):
+        raise TypeError(f"fmt: a format's name (a str such as 'tiff'), not {name!r}")
     formats = _all_formats()
     if name not in formats:
         raise ValueError(f"fmt: no format named {name!r}; known formats: {', '.join(sorted(formats))}")

@@ -25,7 +25,9 @@ def sidecar(path) -> Path:
 
 
 def save(image, path, **kwargs) -> None:
-    """Write the pixels to ``path`` and the metadata to its sidecar (both atomically)."""
+    """Write the pixels to ``path`` and the metadata to its sidecar (both atomically); takes no options."""
+    if kwargs:
+        raise TypeError(f"NPY save: takes no options, not {', '.join(sorted(kwargs))}")
     with atomic_path(path) as temp, atomic_path(sidecar(path)) as temp_json:
         with open(temp, "wb") as handle:
             np.save(handle, np.asarray(image.data), allow_pickle=False)

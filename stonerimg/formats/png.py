@@ -31,8 +31,21 @@ def _pixels_for_png(data: np.ndarray) -> np.ndarray:
     )
 
 
+_PILLOW_PNG_OPTIONS = frozenset({"optimize", "compress_level", "dpi", "icc_profile", "exif", "transparency"})
+
+
 def save(image, path, **kwargs) -> None:
-    """Write ``image`` to ``path`` as a PNG (atomically); keyword arguments go to Pillow's ``save``."""
+    """Write ``image`` to ``path`` as a PNG (atomically).
+
+    Keyword arguments are Pillow's PNG options: ``optimize``, ``compress_level``,
+    ``dpi``, ``icc_profile``, ``exif``, ``transparency``; anything else is a TypeError
+    (Pillow itself would ignore it silently).
+    """
+    unknown = sorted(set(kwargs) - _PILLOW_PNG_OPTIONS)
+    if unknown:
+        raise TypeError(
+            f"PNG save: unknown option(s) {', '.join(unknown)}; it takes {', '.join(sorted(_PILLOW_PNG_OPTIONS))}"
+        )
     from PIL import Image, PngImagePlugin
 
     data = _pixels_for_png(np.ascontiguousarray(image.data))

@@ -732,3 +732,18 @@ def test_unregister_takes_a_format_out_and_says_when_there_is_none(tmp_path):
         stonerimg.load(tmp_path / "a.unreg")
     with pytest.raises(ValueError, match="unregister_me"):
         formats.unregister("unregister_me")
+
+
+@pytest.mark.parametrize(("name", "options"), [("a.png", {"forcetype": True}), ("a.npy", {"compress": True})])
+def test_savers_refuse_options_they_do_not_know(tmp_path, name, options):
+    image = ImageArray(np.arange(6, dtype=np.uint8).reshape(2, 3))
+    with pytest.raises(TypeError, match=next(iter(options))):
+        image.save(tmp_path / name, **options)
+    assert list(tmp_path.iterdir()) == []
+    image.save(tmp_path / "ok.png", compress_level=1)  # a real Pillow option still passes through
+    assert stonerimg.load(tmp_path / "ok.png").data.tolist() == image.data.tolist()
+
+
+def test_fmt_must_be_a_name(tmp_path):
+    with pytest.raises(TypeError, match="fmt"):
+        stonerimg.save(ImageArray(np.zeros((2, 2))), tmp_path / "a.tif", fmt=["tiff", "png"])
