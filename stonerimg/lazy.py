@@ -45,6 +45,7 @@ import numpy as np
 from . import config
 from .array import ImageArray
 from .errors import FormatError, FormatMismatch
+from .formats._payload import read_payload, unpack_mask
 from .imagefile import ImageFile
 from .metadata import Metadata
 from .stack import ImageStack, _append_history, _as_2d_image, _difference, _frame_index, _history_entry
@@ -1442,29 +1443,6 @@ def _document(backend: _Backend, ndim: int, metadata, cls=None, mask=None, recor
     )
 
 
-def _payload_document(text: str):
-    """``(dtype, shape, metadata, packed mask or None)`` of our JSON document, without the pixels."""
-    from .formats._payload import PAYLOAD_KEY, PAYLOAD_VERSION
-    from .metadata import _check_numeric_dtype, decode_json
-
-    doc = decode_json(text)
-    if not isinstance(doc, dict) or doc.get(PAYLOAD_KEY) != PAYLOAD_VERSION:
-        raise ValueError(f"not a version-{PAYLOAD_VERSION} stonerimg metadata document")
-    dtype = _check_numeric_dtype(doc["dtype"], "recorded dtype")
-    shape = tuple(int(n) for n in doc["shape"])
-    metadata = doc.get("metadata", {})
-    if not isinstance(metadata, dict):
-        raise ValueError("recorded metadata is not an object")
-    bits = np.asarray(doc["mask"], dtype=np.uint8) if "mask" in doc else None
-    return dtype, shape, Metadata(metadata), bits, doc
-
-
-def _unpack_mask(bits, shape):
-    if bits is None:
-        return None
-    return np.unpackbits(bits, count=int(np.prod(shape))).astype(bool).reshape(shape)
-
-
 def _check_payload_fits(path, dtype, shape, file_dtype, file_shape) -> tuple[int, ...]:
     if np.dtype(dtype) != np.dtype(file_dtype).newbyteorder("=") and np.dtype(dtype) != np.dtype(file_dtype):
         raise FormatMismatch(
@@ -1510,11 +1488,11 @@ def open_npy(path, mode: str = "r", **kwargs):
     side = sidecar(path)
     if side.is_file():
         try:
-            p_dtype, p_shape, metadata, bits, _doc = _payload_document(side.read_text(encoding="ascii"))
+            p_dtype, p_shape, metadata, bits, _doc = read_payload(side.read_text(encoding="ascii"))
         except (ValueError, KeyError, TypeError) as err:
             raise FormatMismatch(f"its sidecar {side.name} is malformed: {err}") from err
         shape = _image_shape(path, _check_payload_fits(path, p_dtype, p_shape, dtype, shape))
-        mask = _unpack_mask(bits, shape)
+        mask = unpack_mask(bits, shape)
     backend = _RawBackend(path, offset, dtype, shape if len(shape) == 3 else (1, *shape), _check_mode(mode))
     return _document(backend, len(shape), metadata, mask=mask)
 
@@ -1588,12 +1566,12 @@ def open_tiff(path, mode: str = "r", **kwargs):
         records, filenames, mask = None, None, None
         if is_payload(description):
             try:
-                p_dtype, p_shape, metadata, bits, doc = _payload_document(description)
+                p_dtype, p_shape, metadata, bits, doc = read_payload(description)
             except (ValueError, KeyError, TypeError) as err:
                 raise FormatMismatch(f"the stonerimg description of page 0 is malformed: {err}") from err
             file_dtype = np.uint8 if p_dtype.kind == "b" else series.dtype
             shape = _image_shape(path, _check_payload_fits(path, p_dtype, p_shape, file_dtype, shape))
-            mask = _unpack_mask(bits, shape)
+            mask = unpack_mask(bits, shape)
             frames = 1 if len(shape) == 2 else shape[0]
             if _STACK_KEY in doc:
                 records, filenames = [], []

@@ -43,6 +43,39 @@ def is_payload(text) -> bool:
     return isinstance(text, str) and text.lstrip().startswith("{") and f'"{PAYLOAD_KEY}"' in text
 
 
+def read_payload(text: str) -> tuple[np.dtype, tuple[int, ...], Metadata, np.ndarray | None, dict]:
+    """Read our JSON document without the pixels.
+
+    Returns
+    -------
+    (dtype, shape, metadata, packed mask or None, document)
+        The recorded dtype and shape, the metadata, the mask as packed bits
+        (see :func:`unpack_mask`) and the whole decoded document.
+
+    Raises
+    ------
+    ValueError
+        If the document is malformed.
+    """
+    doc = decode_json(text)
+    if not isinstance(doc, dict) or doc.get(PAYLOAD_KEY) != PAYLOAD_VERSION:
+        raise ValueError(f"not a version-{PAYLOAD_VERSION} stonerimg metadata document")
+    dtype = _check_numeric_dtype(doc["dtype"], "recorded dtype")
+    shape = tuple(int(n) for n in doc["shape"])
+    metadata = doc.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ValueError("recorded metadata is not an object")
+    bits = np.asarray(doc["mask"], dtype=np.uint8) if "mask" in doc else None
+    return dtype, shape, Metadata(metadata), bits, doc
+
+
+def unpack_mask(bits: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """Return the bool mask of ``shape`` from the packed bits of :func:`read_payload` (None stays None)."""
+    if bits is None:
+        return None
+    return np.unpackbits(bits, count=int(np.prod(shape))).astype(bool).reshape(shape)
+
+
 def decode_payload(text: str, data: np.ndarray) -> tuple[np.ndarray, Metadata, np.ndarray | None]:
     """Apply our JSON document to pixel ``data`` read from a file.
 
@@ -57,24 +90,13 @@ def decode_payload(text: str, data: np.ndarray) -> tuple[np.ndarray, Metadata, n
     ValueError
         If the document is malformed or does not fit the pixels.
     """
-    doc = decode_json(text)
-    if not isinstance(doc, dict) or doc.get(PAYLOAD_KEY) != PAYLOAD_VERSION:
-        raise ValueError(f"not a version-{PAYLOAD_VERSION} stonerimg metadata document")
-    dtype = _check_numeric_dtype(doc["dtype"], "recorded dtype")
-    shape = tuple(int(n) for n in doc["shape"])
+    dtype, shape, metadata, bits, _ = read_payload(text)
     if int(np.prod(shape)) != data.size:
         raise ValueError(f"recorded shape {shape} does not fit the {data.shape} pixels in the file")
     data = data.reshape(shape)
     if data.dtype != dtype:
         data = data.astype(dtype)
-    metadata = doc.get("metadata", {})
-    if not isinstance(metadata, dict):
-        raise ValueError("recorded metadata is not an object")
-    mask = None
-    if "mask" in doc:
-        bits = np.asarray(doc["mask"], dtype=np.uint8)
-        mask = np.unpackbits(bits, count=data.size).astype(bool).reshape(shape)
-    return data, Metadata(metadata), mask
+    return data, metadata, unpack_mask(bits, shape)
 
 
 def stoner_metadata(entries) -> Metadata:
