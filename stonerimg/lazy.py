@@ -1653,9 +1653,8 @@ def _reopen_writable(path, backend: _Backend) -> _Backend:
 def open_stxm(path, mode: str = "r", **kwargs):
     """Open a PolLux STXM file as a disk :class:`~stonerimg.formats.stxm.STXMImage` (row 0 = highest y, as loaded).
 
-    The metadata is read as :func:`stonerimg.load` reads it (STXM scans are
-    small); the pixels stay in the file, seen through a view with the rows
-    reversed.
+    The metadata is what :func:`stonerimg.load` gives; the pixels stay in the
+    file, seen through a view with the rows reversed.
     """
     from .formats import stxm
     from .formats._hdf5 import open_hdf5
@@ -1663,21 +1662,27 @@ def open_stxm(path, mode: str = "r", **kwargs):
     mode = _check_mode(mode)
     if kwargs.get("regrid") or kwargs.get("bcn"):
         raise ValueError(f"{path}: regrid and bcn compute a new image; use stonerimg.load() for them")
-    loaded = stxm.load(path)
+    mask = None
     with open_hdf5(path) as root:
-        dataset = root["entry1/counter0/data"]
-        if dataset.ndim != 2 or dataset.shape != loaded.shape or dataset.dtype != loaded.dtype:
-            raise FormatMismatch(
-                f"its counter0/data ({dataset.shape} {dataset.dtype}) is not the image as loaded "
-                f"({loaded.shape} {loaded.dtype}): load() it instead"
-            )
+        saved = root.get("entry1")
+        if saved is not None and stxm._PAYLOAD_ATTR in saved.attrs:  # saved by stonerimg: our metadata and mask
+            dataset = saved["counter0/data"]
+            try:
+                dtype, shape, metadata, bits, _ = read_payload(str(saved.attrs[stxm._PAYLOAD_ATTR]))
+            except (ValueError, KeyError, TypeError) as err:
+                raise FormatMismatch(f"its stonerimg metadata is malformed: {err}") from err
+            if dataset.ndim != 2 or dataset.shape != shape or dataset.dtype != dtype:
+                raise FormatMismatch(
+                    f"its counter0/data ({dataset.shape} {dataset.dtype}) is not the image it records "
+                    f"({shape} {dtype}): load() it instead"
+                )
+            mask = unpack_mask(bits, shape)
+        else:
+            dataset, metadata = stxm._pollux_metadata(root)
         backend = _hdf5_backend(path, dataset, "r", flip=True)
     if mode == "r+":
         backend = _reopen_writable(path, backend)
-    mask = np.ma.getmask(loaded.image)
-    return _document(
-        backend, 2, loaded.metadata, cls=type(loaded), mask=None if mask is np.ma.nomask else np.array(mask)
-    )
+    return _document(backend, 2, metadata, cls=stxm.STXMImage, mask=mask)
 
 
 def open(path, mode: str = "r", *, fmt: str | None = None, cls: type | None = None, **kwargs):  # noqa: A001

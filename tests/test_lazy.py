@@ -222,12 +222,24 @@ def test_stxm_disk_view_has_the_orientation_of_load(tmp_path, chunked):
         )
 
 
-def test_stxm_sample_file_opens_like_it_loads(stxm_dir):
-    path = next(stxm_dir.glob("*.hdf5"))
+@pytest.mark.parametrize("name", ["Sample_Image_2017-10-15_100.hdf5", "Pollux-STXM Image.hdf5"])
+def test_stxm_sample_file_opens_like_it_loads(stxm_dir, name):
+    path = stxm_dir / name
     loaded = stonerimg.load(path)
     with stonerimg.open(path) as im:
         np.testing.assert_array_equal(im.data, loaded.data)
         assert im.calibration == loaded.calibration
+        assert im.metadata == loaded.metadata
+
+
+def test_stxm_saved_mask_comes_back_from_open(tmp_path):
+    image = STXMImage(np.arange(12.0).reshape(3, 4), metadata={"polarization": -1.0})
+    image.mask = np.arange(12).reshape(3, 4) % 5 == 0
+    stonerimg.save(image, tmp_path / "m.hdf5", fmt="stxm")
+    loaded = stonerimg.load(tmp_path / "m.hdf5")
+    with stonerimg.open(tmp_path / "m.hdf5") as im:
+        np.testing.assert_array_equal(np.ma.getmaskarray(im.image), np.ma.getmaskarray(loaded.image))
+        assert im.metadata == loaded.metadata
 
 
 def test_stxm_writes_land_in_the_stored_orientation(tmp_path):

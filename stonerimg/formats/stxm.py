@@ -106,7 +106,12 @@ def _uniform_calibration(positions: np.ndarray, flip: bool) -> tuple[float, floa
     return float((positions[-1] - positions[0]) / (positions.size - 1)), float(positions[0])
 
 
-def _read_pollux(handle) -> tuple[np.ndarray, Metadata]:
+def _pollux_metadata(handle):
+    """Return ``(entry1/counter0/data dataset, metadata)`` of an open PolLux file, without reading the pixels.
+
+    The metadata is oriented like the image :func:`load` gives (row 0 = highest
+    ``sample_y``); the dataset is stored the other way up.
+    """
     import h5py
 
     from ._text import decode_text, normalise_units
@@ -124,24 +129,22 @@ def _read_pollux(handle) -> tuple[np.ndarray, Metadata]:
         sample_y = np.asarray(entry["counter0/sample_y"][()], dtype=float).reshape(-1)
     except KeyError as err:
         raise FormatMismatch(f"NXstxm file without {err.args[0] if err.args else 'counter0 data'}") from err
-    data = np.asarray(counts[()])
-    if data.shape != (sample_y.size, sample_x.size):
+    if counts.shape != (sample_y.size, sample_x.size):
         raise ValueError(
-            f"counter0/data has shape {data.shape}, expected (len(sample_y), len(sample_x)) = "
+            f"counter0/data has shape {counts.shape}, expected (len(sample_y), len(sample_x)) = "
             f"({sample_y.size}, {sample_x.size})"
         )
     metadata = _file_metadata(h5py, handle, entry)
 
     flip = (slice(None, None, -1), slice(None))  # row 0 = highest sample_y
-    image = data[flip]
     grid_x, grid_y = np.meshgrid(sample_x, sample_y)
     metadata["sample_x"] = grid_x[flip].copy()
     metadata["sample_y"] = grid_y[flip].copy()
     for axis in ("x", "y"):
         name = f"instrument/sample_{axis}/data"
-        if name in entry and entry[name].size == image.size:
-            metadata[f"actual_{axis}"] = np.asarray(entry[name][()], dtype=float).reshape(data.shape)[flip].copy()
-    if "control/data" in entry and entry["control/data"].shape == data.shape:
+        if name in entry and entry[name].size == counts.size:
+            metadata[f"actual_{axis}"] = np.asarray(entry[name][()], dtype=float).reshape(counts.shape)[flip].copy()
+    if "control/data" in entry and entry["control/data"].shape == counts.shape:
         metadata["beam current"] = np.asarray(entry["control/data"][()], dtype=float)[flip].copy()
 
     units = decode_text(_first(entry["counter0/sample_x"].attrs.get("units", b"")))
@@ -155,7 +158,13 @@ def _read_pollux(handle) -> tuple[np.ndarray, Metadata]:
         if isinstance(value, (numbers.Real, np.generic)):
             metadata[normalised] = float(value)
     metadata.setdefault("energy.units", "eV")
-    return image, metadata
+    return counts, metadata
+
+
+def _read_pollux(handle) -> tuple[np.ndarray, Metadata]:
+    """Return the image (row 0 = highest ``sample_y``) and metadata of an open PolLux file."""
+    counts, metadata = _pollux_metadata(handle)
+    return np.asarray(counts[()])[::-1], metadata
 
 
 def load(path, *, regrid=False, bcn: bool = False, **kwargs) -> STXMImage:
