@@ -21,14 +21,14 @@ from __future__ import annotations
 import importlib
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
 from .array import ImageArray
 from .errors import warn_user
 from .imagefile import ImageFile
-from .metadata import Metadata
+from .metadata import Metadata, flat_items
 from .stack import ImageStack
 
 __all__ = ["from_hyperspy", "from_xarray", "to_hyperspy", "to_xarray"]
@@ -159,24 +159,13 @@ def _tree(metadata: Metadata, slug=None) -> dict:
     return rename(metadata.tree())
 
 
-def _flat_items(tree: Mapping, prefix: str = "", own: str | None = None) -> Iterator[tuple[str, object]]:
-    """Dotted keys of a nested mapping; the key ``own`` (``"value_"`` for :func:`_tree`) holds a node's own value."""
-    for key, value in tree.items():
-        key = str(key)
-        dotted = prefix[:-1] if own is not None and key == own and prefix else f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            yield from _flat_items(value, f"{dotted}.", own)
-        else:
-            yield dotted, value
-
-
 def _merge_new(metadata: Metadata, items: Mapping, *trees: Mapping) -> None:
     """Add the items whose key is not in ``metadata`` nor in any of the metadata trees ``trees``."""
     from .formats.rsciio import _plain
 
     known = set(metadata)
     for tree in trees:
-        known.update(key for key, _ in _flat_items(tree, own=_OWN_VALUE))
+        known.update(key for key, _ in flat_items(tree, own=_OWN_VALUE))
     for key, value in items.items():
         if key not in known:
             metadata[key] = _plain(value)
@@ -648,7 +637,7 @@ def from_hyperspy(signal, *, cls=None):
     if node is not None:
         md = _decode(node["metadata_json"], what)
         # items added in HyperSpy: keys of original_metadata that the stored copy does not explain
-        _merge_new(md, dict(_flat_items(original, own=_OWN_VALUE)), _tree(md, _hyperspy_slug()))
+        _merge_new(md, dict(flat_items(original, own=_OWN_VALUE)), _tree(md, _hyperspy_slug()))
         filename = str(node.get("filename", ""))
         if node.get("mask") is not None:
             mask = np.array(node["mask"], dtype=bool, copy=True)
@@ -662,8 +651,8 @@ def from_hyperspy(signal, *, cls=None):
     else:
         from .formats.rsciio import _plain
 
-        md = Metadata({key: _plain(value) for key, value in _flat_items(original)})
-        md.update({f"hyperspy.{key}": _plain(value) for key, value in _flat_items(hs_md)})
+        md = Metadata({key: _plain(value) for key, value in flat_items(original)})
+        md.update({f"hyperspy.{key}": _plain(value) for key, value in flat_items(hs_md)})
         title = hs_md.get("General", {}).get("title")
         if isinstance(title, str) and title:
             md["title"] = title

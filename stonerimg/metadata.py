@@ -15,7 +15,7 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -428,6 +428,28 @@ def _literal_call(node: ast.Call) -> Any:
         if all(isinstance(a, int) and not isinstance(a, bool) for a in args):
             return _dt.datetime(*args)
     raise ValueError(f"call of {name!r} is not a literal")
+
+
+def flat_items(tree: Mapping, prefix: str = "", own: str | None = None) -> Iterator[tuple[str, Any]]:
+    """Yield ``(dotted key, value)`` for every leaf of nested mappings; an empty mapping is a leaf.
+
+    With ``own=""`` this undoes :meth:`Metadata.tree` (whose key ``""`` holds a
+    node's own value); ``prefix`` goes in front of every key.
+
+    Examples
+    --------
+    >>> list(flat_items({"a": {"b": 1, "": 2}, "c": {}}, own=""))
+    [('a.b', 1), ('a', 2), ('c', {})]
+    >>> dict(flat_items({"x": {"y": 1}}, "original."))
+    {'original.x.y': 1}
+    """
+    for key, value in tree.items():
+        key = str(key)
+        dotted = prefix[:-1] if own is not None and key == own and prefix else f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            yield from flat_items(value, f"{dotted}.", own)
+        else:
+            yield dotted, value
 
 
 def parse_literal(text: str) -> Any:

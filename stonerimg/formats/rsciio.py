@@ -41,7 +41,7 @@ import numpy as np
 
 from ..errors import FormatMismatch
 from ..imagefile import ImageFile
-from ..metadata import Metadata
+from ..metadata import Metadata, flat_items
 from . import RSCIIO_FORMATS
 
 __all__ = ["INSTALL_HINT", "MissingDependencyError", *(f"load_{name}" for name in RSCIIO_FORMATS)]
@@ -232,16 +232,6 @@ def _plain_key(key: Any):
     return key
 
 
-def _flatten(tree: Mapping, prefix: str, into: dict) -> None:
-    """Store each leaf of ``tree`` under its dotted path (an empty group as ``{}``)."""
-    for key, value in tree.items():
-        dotted = f"{prefix}.{key}"
-        if isinstance(value, Mapping) and value:
-            _flatten(value, dotted, into)
-        else:
-            into[dotted] = _plain(value)
-
-
 # ------------------------------------------- the reader's mapping to normalised metadata
 
 
@@ -404,8 +394,8 @@ def _load(path, name: str, plugin: str, index, kwargs: dict) -> ImageFile:
 
     flat: dict = {}
     if isinstance(original, Mapping):
-        _flatten(original, "original", flat)
-    _flatten(normalised, "rsciio", flat)
+        flat.update((key, _plain(value)) for key, value in flat_items(original, "original."))
+    flat.update((key, _plain(value)) for key, value in flat_items(normalised, "rsciio."))
     flat["rsciio.reader"] = plugin
     flat["rsciio.version"] = version
     flat["rsciio.signal_index"] = chosen
