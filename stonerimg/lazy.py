@@ -1608,13 +1608,6 @@ def _hdf5_backend(path, dataset, mode: str, flip: bool = False) -> _Backend:
     return _HDF5Backend(path, dataset.name, dataset.shape, dataset.dtype, mode, flip=flip)
 
 
-def _check_hdf5_for_write(path, mode) -> None:
-    if mode == "r+":
-        from .formats._hdf5 import check_global_heaps
-
-        check_global_heaps(path)
-
-
 def open_nexus(path, mode: str = "r", *, signal=None, **kwargs):
     """Open the image of a NeXus (or plain HDF5) file as a disk image, choosing it as ``stonerimg.load`` does."""
     import h5py
@@ -1642,7 +1635,7 @@ def open_nexus(path, mode: str = "r", *, signal=None, **kwargs):
 
 
 def _reopen_writable(path, backend: _Backend) -> _Backend:
-    _check_hdf5_for_write(path, "r+")
+    """Return the backend in mode r+ (its caller has just opened the file with open_hdf5, which checked its heaps)."""
     if isinstance(backend, _RawBackend):
         backend.mode = "r+"
         return backend
