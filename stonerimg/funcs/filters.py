@@ -484,6 +484,38 @@ def _fit_background(data, valid, origin, poly_vert: int, poly_horiz: int) -> tup
     return p_vert, p_horiz
 
 
+def _refuse_flat(data, levelled, background_y, background_x, mask) -> None:
+    """Raise ValueError when ``levelled`` is flat to within the round-off of the subtraction.
+
+    Round-off in the fit and the subtraction grows with the magnitude of the
+    numbers involved (the data and the background), the precision of the
+    working dtype and, slowly, the number of pixels; a spread below that bound
+    is noise, and stretching it to [-1, 1] would manufacture an image.
+    """
+    keep = np.isfinite(levelled)
+    if mask is not None:
+        keep &= ~mask
+    if not keep.any():
+        return  # normalise says there is nothing to take the range from
+    values = levelled[keep]
+    spread = float(values.max()) - float(values.min())
+    finite = data[keep]
+    scale = max(
+        abs(float(finite.max())),
+        abs(float(finite.min())),
+        float(np.max(np.abs(background_y))) + float(np.max(np.abs(background_x))),
+    )
+    eps = float(np.finfo(levelled.dtype).eps)
+    # measured worst case of pure round-off: ~360 eps * scale for 2000 x 2000 pixels; 4 sqrt(n) >= 10x that
+    tolerance = eps * scale * max(256.0, 4.0 * np.sqrt(values.size))
+    if spread <= tolerance:
+        raise ValueError(
+            f"mode='norm': the levelled image is flat (its values span {spread:.3g}, within the round-off "
+            f"{tolerance:.3g} of {levelled.dtype} numbers of size {scale:.3g}); there is nothing to normalise "
+            "-- use mode=None to keep the values"
+        )
+
+
 @image_function
 def level_image(
     image: ImageArray,
@@ -606,6 +638,7 @@ def level_image(
     if mode == "norm":
         from .intensity import normalise
 
+        _refuse_flat(data, levelled, background_y, background_x, _active_mask(image))
         try:
             result = normalise(result, scale=(-1.0, 1.0), scale_masked=True)
         except ValueError as err:

@@ -640,10 +640,48 @@ def test_level_image_norm_mode(dtype):
     assert "poly_vert_subtract" in result.metadata
 
 
-def test_level_image_norm_of_a_flat_result_says_so():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("size", [1e-9, 1.0, 3e4, 1e12])
+@pytest.mark.parametrize(("poly_vert", "poly_horiz"), [(1, 1), (2, 3)])
+def test_level_image_norm_of_a_flat_result_says_so(dtype, size, poly_vert, poly_horiz):
+    # a plane (or a polynomial the fit can take out) leaves only round-off, whose size depends on the
+    # CPU's last bits; "flat" is judged against the data's scale, so the refusal cannot depend on them
     x, y = _grid()
-    with pytest.raises(ValueError, match="mode='norm'"):
-        filters.level_image(0.01 * x, mode="norm")
+    u, v = x / COLS, y / ROWS
+    background = 0.7 + 0.3 * u + 0.2 * v + (0.1 * v**2 if poly_vert > 1 else 0) + (0.05 * u**3 if poly_horiz > 2 else 0)
+    image = ImageArray((size * background).astype(dtype))
+    with pytest.raises(ValueError, match="mode='norm'.*flat.*mode=None"):
+        filters.level_image(image, poly_vert=poly_vert, poly_horiz=poly_horiz, mode="norm")
+    # the same levelling without norm keeps the (flat) values: the mean level to the dtype's precision
+    kept = filters.level_image(image, poly_vert=poly_vert, poly_horiz=poly_horiz, mode=None)
+    np.testing.assert_allclose(kept.data, np.mean(image.data, dtype=np.float64), rtol=1e3 * np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("size", [1e-9, 1.0, 1e12])
+def test_level_image_norm_of_a_small_real_signal_normalises_it(dtype, size):
+    # a signal a million times below the background, but far above round-off, is not "flat"
+    x, y = _grid()
+    relative = 1e-6 if dtype == np.float64 else 1e-2
+    signal = np.sin(x / 3.0) * np.cos(y / 5.0)
+    image = ImageArray((size * (1.0 + 0.5 * x / COLS + relative * signal)).astype(dtype))
+    result = filters.level_image(image, mode="norm")
+    assert result.min() == -1.0
+    assert result.max() == 1.0
+    # normalised, the levelled signal matches the levelled input pattern (independent reference: the signal)
+    reference = signal - signal.mean()
+    reference = 2 * (reference - reference.min()) / np.ptp(reference) - 1
+    assert np.corrcoef(result.data.ravel(), reference.ravel())[0, 1] > 0.99
+
+
+def test_level_image_norm_with_masked_noise_looks_only_at_unmasked_pixels():
+    x, y = _grid()
+    data = 0.3 + 0.01 * x
+    mask = np.zeros(data.shape, bool)
+    mask[0, :5] = True
+    data[0, :5] = 50.0  # a masked spike does not make the unmasked plane "not flat"
+    with pytest.raises(ValueError, match="flat"):
+        filters.level_image(ImageArray(data, mask=mask), mode="norm")
 
 
 @pytest.mark.parametrize(
