@@ -139,12 +139,17 @@ def test_denoise_float_matches_skimage(dtype, weight):
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
-def test_denoise_integers_use_asfloat_rules(dtype):
+def test_denoise_integers_keep_their_values(dtype):
     data = _noise(dtype=dtype)
-    result = filters.denoise(data, weight=0.1)
+    weight = 0.1 * np.iinfo(dtype).max  # in counts, like the data
+    result = filters.denoise(data, weight=weight)
     assert result.dtype == np.float64
-    np.testing.assert_allclose(result, restoration.denoise_tv_chambolle(img_as_float(data), weight=0.1), atol=1e-9)
-    assert 0.0 <= float(result.min()) and float(result.max()) <= 1.0
+    expected = restoration.denoise_tv_chambolle(data.astype(np.float64), weight=weight)
+    np.testing.assert_allclose(result, expected, rtol=1e-9)
+    assert float(result.max()) > 1.0  # not rescaled onto [0, 1]
+    # scikit-image's rescaling is one asfloat() away
+    scaled = ImageArray(data).asfloat().denoise(weight=0.1)
+    np.testing.assert_allclose(scaled, restoration.denoise_tv_chambolle(img_as_float(data), weight=0.1), atol=1e-9)
 
 
 def test_denoise_passes_options_and_reduces_noise():
@@ -598,8 +603,8 @@ def test_level_image_clip_mode_saturates_to_the_float_range():
     data = 0.5 * np.sin(x / 3) + 0.1 * x  # levelled: a +-0.5 ripple around the mean
     data = data - data.mean() + 0.8
     with pytest.warns(UserWarning, match="clipped"):
-        result = filters.level_image(data)
-    raw = filters.level_image(data, mode=None)
+        result = filters.level_image(data, mode="clip")
+    raw = filters.level_image(data)
     np.testing.assert_allclose(result, np.clip(raw, -1, 1))
     assert raw.max() > 1.0 and result.max() == 1.0
 
@@ -608,7 +613,7 @@ def test_level_image_clip_mode_quiet_when_nothing_is_clipped():
     x, y = _grid()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        result = filters.level_image(0.001 * x + 0.5)
+        result = filters.level_image(0.001 * x + 0.5, mode="clip")
     np.testing.assert_allclose(result, 0.5 + 0.001 * (COLS - 1) / 2)
 
 
@@ -619,7 +624,7 @@ def test_level_image_integer_input():
     assert result.dtype == np.float64
     np.testing.assert_allclose(result, data.astype(float).mean(), atol=1e-9)  # in the input's units
     with pytest.warns(UserWarning, match="uint16 range"):
-        clipped = filters.level_image(np.full((3, 4), 500, np.uint16), poly=(None, [1000.0, 0.0]))
+        clipped = filters.level_image(np.full((3, 4), 500, np.uint16), poly=(None, [1000.0, 0.0]), mode="clip")
     np.testing.assert_array_equal(clipped, [[500.0, 0.0, 0.0, 0.0]] * 3)
 
 
@@ -730,3 +735,32 @@ def test_filters_on_a_kerr_image(kerr_dir):
     assert document.image.shape == (479, 359)
     assert document.image["history"][-1] == "sgolay2d(points=7, derivative='x')"
     np.testing.assert_array_equal(np.asarray(stonerimg.load(kerr_dir / "kermit.png").image.data), raw)
+
+
+@pytest.mark.parametrize(
+    ("folder", "name"),
+    [
+        ("stxm", "Sample_Image_2017-10-15_100.hdf5"),  # counts 1.4e4 .. 4.4e4: clipping gave 1.0 everywhere
+        ("kerr", "fields/000_field235_run0_unproccessed.png"),  # uint16: clipping lost ~78 000 pixels
+    ],
+)
+def test_level_image_default_keeps_the_levelled_values_of_real_images(sample_data, folder, name):
+    image = stonerimg.load(sample_data / folder / name).image
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no clip warning: nothing is clipped
+        result = image.level_image()
+    data = np.asarray(image.data, dtype=np.float64)
+    rows, cols = data.shape
+    # independent reference: the recorded polynomials subtracted with numpy.polyval
+    background = (
+        np.polyval(result["poly_vert_subtract"], np.arange(rows))[:, None]
+        + np.polyval(result["poly_horiz_subtract"], np.arange(cols))[None, :]
+    )
+    np.testing.assert_allclose(result.data, data - background, rtol=1e-9, atol=1e-9 * np.abs(data).max())
+    assert result.mean() == pytest.approx(data.mean(), rel=1e-6)  # the mean level is kept
+    if folder == "stxm":
+        assert float(result.min()) > 1.0e3 and float(result.max()) > 1.0e4
+    else:
+        info = np.iinfo(np.asarray(image.data).dtype)
+        outside = np.count_nonzero((result.data < info.min) | (result.data > info.max))
+        assert outside > 10_000  # values beyond the uint16 range are kept, not saturated
