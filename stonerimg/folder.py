@@ -496,6 +496,7 @@ def convert_files(
     process=None,
     client=None,
     progress: bool | None = None,
+    external: str | None = None,
 ) -> ConversionReport:
     """Convert files and folders of files into ``out_dir`` (the engine of ``stonerimg convert``).
 
@@ -513,11 +514,18 @@ def convert_files(
         As :meth:`ImageFolder.convert`.
     recursive : bool, default False
         Also convert the files in the sub-folders of folders.
+    external : {"below", "none", "any"}, optional
+        Where HDF5 inputs may keep data outside themselves (as for
+        :func:`stonerimg.load`; default :data:`stonerimg.config.external`).
 
     Returns
     -------
     ConversionReport
     """
+    if external is not None:
+        from .formats._hdf5 import external_policy
+
+        external_policy(external)
     jobs: list[tuple[Path, PurePosixPath]] = []
     missing: list = []
     for source in sources:
@@ -539,6 +547,7 @@ def convert_files(
         process=process,
         client=client,
         progress=progress,
+        load_kwargs=None if external is None else {"external": external},
     )
     if missing:
         report = dataclasses.replace(report, failed=missing + report.failed)

@@ -1600,7 +1600,12 @@ def open_tiff(path, mode: str = "r", **kwargs):
 
 
 def _hdf5_backend(path, dataset, mode: str, flip: bool = False) -> _Backend:
-    """Map a contiguous uncompressed dataset; read others through h5py."""
+    """Map a contiguous uncompressed dataset; read others through h5py.
+
+    A dataset reached through an external link lives in another file (one the
+    ``external`` policy allowed): the backend reads that file.
+    """
+    path = dataset.file.filename
     offset = dataset.id.get_offset() if dataset.chunks is None and dataset.external is None else None
     shape = _image_shape(path, dataset.shape)
     if offset is not None and not dataset._filters:
@@ -1678,7 +1683,9 @@ def open_stxm(path, mode: str = "r", **kwargs):
     return _document(backend, 2, metadata, cls=stxm.STXMImage, mask=mask)
 
 
-def open(path, mode: str = "r", *, fmt: str | None = None, cls: type | None = None, **kwargs):  # noqa: A001
+def open(
+    path, mode: str = "r", *, fmt: str | None = None, cls: type | None = None, external: str | None = None, **kwargs
+):  # noqa: A001
     """Open an image file with its pixels left in the file (a disk image).
 
     The format is chosen as :func:`stonerimg.load` chooses it; only formats
@@ -1696,6 +1703,9 @@ def open(path, mode: str = "r", *, fmt: str | None = None, cls: type | None = No
         Use only the format of this name.
     cls : type, optional
         Try only formats giving this :class:`~stonerimg.ImageFile` subclass.
+    external : {"below", "none", "any"}, optional
+        Where an HDF5 file may keep data outside itself, as for
+        :func:`stonerimg.load` (default :data:`stonerimg.config.external`).
     **kwargs
         Passed to the format's ``open`` (e.g. ``signal=`` for NeXus).
 
@@ -1712,6 +1722,13 @@ def open(path, mode: str = "r", *, fmt: str | None = None, cls: type | None = No
         If no format can open the file lazily (naming the formats that can), or
         every one that tried failed (with each reason).
     """
+    from .formats._hdf5 import using_external
+
+    with using_external(external):
+        return _open(path, mode, fmt, cls, kwargs)
+
+
+def _open(path, mode, fmt, cls, kwargs):
     from .formats import _all_formats, _first_that_works, _head, _resolve, candidates, get
 
     mode = _check_mode(mode)
