@@ -82,11 +82,13 @@ def format_quantity(value, units: str = "", digits: int = 6) -> str:
     ('15 nm', '0.248538 nm')
     >>> format_quantity(200000.0, "V"), format_quantity(0.01, "s"), format_quantity(2.5, "px")
     ('200 kV', '10 ms', '2.5 px')
-    >>> format_quantity(0.16867471098853332, "micron"), format_quantity(-1500, "nm")
-    ('0.168675 µm', '-1.5 µm')
+    >>> format_quantity(0.16867471098853332, "micron"), format_quantity(-1500, "nm"), format_quantity(225000.0, "×")
+    ('0.168675 µm', '-1.5 µm', '225000×')
     """
     units = "" if units is None else str(units).strip()
     units = _ALIASES.get(units, units)
+    if units in ("×", "x") and isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        return f"{format_number(value, digits)}×"  # a magnification: 225000×
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         return f"{format_number(value, digits)} {units}".strip()
     value = float(value)

@@ -497,9 +497,9 @@ _builtin(
     open="stonerimg.lazy:open_tiff",
     description="TIFF (tifffile); metadata, mask and dtype kept in the image description",
     key_facts=(
-        ("written by", ("tiff.writer", "imagej.ImageJ", "tiff.Software")),
+        ("ImageJ", "imagej.ImageJ"),
         ("ImageJ unit", "imagej.unit"),
-        ("resolution unit", "tiff.ResolutionUnit"),
+        ("written by", ("tiff.writer", "tiff.Software")),
         ("voltage", "microscope.voltage", "V"),
     ),
 )
