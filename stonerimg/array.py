@@ -702,6 +702,19 @@ class ImageArray(np.ma.MaskedArray):
             float(cal.y.to_physical(-0.5)),
         )
 
+    # ------------------------------------------------------------------- display
+    def _repr_html_(self) -> str:
+        """Return the notebook view: thumbnail, key facts, calibration, metadata tree, history."""
+        from .notebook.repr import image_html
+
+        return image_html(self)
+
+    def _repr_png_(self) -> bytes | None:
+        """Return a PNG thumbnail at the image's physical aspect ratio."""
+        from .notebook.repr import image_png
+
+        return image_png(self)
+
 
 class _DaskSource:
     """Hand an array to :func:`dask.array.from_array` as something it slices but does not copy."""

@@ -981,6 +981,12 @@ class ImageFolder:
         recursive = ", recursive=True" if self._recursive else ""
         return f"{type(self).__name__}({str(self._root)!r}, pattern={pattern!r}{recursive}) with {len(self)} files"
 
+    def _repr_html_(self) -> str:
+        """Return the notebook view: the files and the key facts of those already loaded (no file is read)."""
+        from .notebook.repr import folder_html
+
+        return folder_html(self)
+
     # ------------------------------------------------------------- selection
     def filter(self, func: Callable[[ImageFile], bool]) -> ImageFolder:
         """Return a new folder of the files for which ``func(document)`` is true.

@@ -259,6 +259,12 @@ class Metadata(dict):
     def __repr__(self):
         return f"Metadata({dict.__repr__(self)})"
 
+    def _repr_html_(self) -> str:
+        """Return the notebook view: key facts, calibration, the items as a collapsible tree, history."""
+        from .notebook.repr import metadata_html
+
+        return metadata_html(self)
+
     def group(self, prefix: str) -> Metadata:
         """Return the items whose key starts with ``prefix + "."``, with that prefix removed.
 

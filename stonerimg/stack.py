@@ -478,6 +478,18 @@ class ImageStack:
         n, rows, cols = self.shape
         return f"{type(self).__name__}({n} frames of {rows} x {cols}, dtype={self.dtype})"
 
+    def _repr_html_(self) -> str:
+        """Return the notebook view: a strip of frames, the length, shared metadata (see stonerimg.notebook)."""
+        from .notebook.repr import stack_html
+
+        return stack_html(self)
+
+    def _repr_png_(self) -> bytes | None:
+        """Return a PNG strip of up to eight frames."""
+        from .notebook.repr import stack_png
+
+        return stack_png(self)
+
     def __eq__(self, other):
         if not isinstance(other, ImageStack):
             return NotImplemented

@@ -27,15 +27,18 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from ..errors import FormatError, FormatMismatch
 
 __all__ = [
     "Format",
+    "KeyFact",
     "atomic_path",
     "available",
     "candidates",
     "get",
+    "key_facts",
     "load",
     "register",
     "unregister",
@@ -54,6 +57,24 @@ def _resolve(target):
         return target
     module, _, attribute = target.partition(":")
     return getattr(importlib.import_module(module), attribute)
+
+
+class KeyFact(NamedTuple):
+    """A metadata item people look for first in one format's images (shown at the top of a notebook repr).
+
+    Parameters
+    ----------
+    label : str
+        What the item is called for people (``"energy"``, ``"dwell"``).
+    keys : str or tuple of str
+        The metadata key, or several tried in turn (the first present is shown).
+    units : str, optional
+        Units used when the metadata has no ``"<key>.units"`` or ``"<key>@units"`` item.
+    """
+
+    label: str
+    keys: str | tuple[str, ...]
+    units: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +105,9 @@ class Format:
         The :class:`~stonerimg.ImageFile` subclass ``load`` returns (default ImageFile).
     description : str
         One line for listings.
+    key_facts : tuple of KeyFact
+        The few metadata items a person looks for first in this format's images
+        (energy, field, voltage, ...); see :func:`key_facts`.
     """
 
     name: str
@@ -95,6 +119,7 @@ class Format:
     open: Callable | str | None = None
     cls: type | str | None = None
     description: str = ""
+    key_facts: tuple[KeyFact, ...] = ()
 
     def accepts(self, head: bytes) -> bool | None:
         """True/False when the format can tell from ``head`` whether a file is its kind, None if it cannot."""
@@ -189,6 +214,40 @@ def get(name: str) -> Format:
     if name not in formats:
         raise ValueError(f"fmt: no format named {name!r}; known formats: {', '.join(sorted(formats))}")
     return formats[name]
+
+
+def key_facts(metadata: Mapping, fmt: str | None = None) -> list[tuple[str, Any, str]]:
+    """Find the key facts of an image in its metadata.
+
+    Parameters
+    ----------
+    metadata : mapping
+        The image's metadata.
+    fmt : str, optional
+        The name of the format the image came from: its declared
+        :attr:`Format.key_facts` are used.  Without it (an image made in memory,
+        or an unknown name) the facts of every registered format that are present
+        are used, in registry order.
+
+    Returns
+    -------
+    list of (label, value, units)
+        One entry per fact present in ``metadata``, units from the metadata's
+        ``"<key>.units"`` or ``"<key>@units"`` item when it has one.
+    """
+    formats = _all_formats()
+    chosen = [formats[fmt]] if fmt in formats else list(formats.values())
+    found, seen = [], set()
+    for one in chosen:
+        for fact in one.key_facts:
+            keys = (fact.keys,) if isinstance(fact.keys, str) else tuple(fact.keys)
+            key = next((k for k in keys if k in metadata), None)
+            if key is None or fact.label in seen:
+                continue
+            units = metadata.get(f"{key}.units", metadata.get(f"{key}@units", fact.units))
+            seen.add(fact.label)
+            found.append((fact.label, metadata[key], str(units).strip() if isinstance(units, str) else fact.units))
+    return found
 
 
 def available() -> list[dict]:
@@ -422,7 +481,18 @@ HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
 def _builtin(
-    name, extensions, module, *, magic=(), sniff=None, saves=True, cls=None, load="load", open=None, description=""
+    name,
+    extensions,
+    module,
+    *,
+    magic=(),
+    sniff=None,
+    saves=True,
+    cls=None,
+    load="load",
+    open=None,
+    description="",
+    key_facts=(),
 ):
     register(
         Format(
@@ -435,6 +505,7 @@ def _builtin(
             cls=f"stonerimg.formats.{module}:{cls}" if cls else None,
             open=open,
             description=description,
+            key_facts=tuple(KeyFact(*fact) for fact in key_facts),
         )
     )
 
@@ -446,6 +517,12 @@ _builtin(
     magic=(b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"),
     open="stonerimg.lazy:open_tiff",
     description="TIFF (tifffile); metadata, mask and dtype kept in the image description",
+    key_facts=(
+        ("ImageJ", "imagej.ImageJ"),
+        ("ImageJ unit", "imagej.unit"),
+        ("written by", ("tiff.writer", "tiff.Software")),
+        ("voltage", "microscope.voltage", "V"),
+    ),
 )
 _builtin(
     "png",
@@ -470,6 +547,13 @@ _builtin(
     cls="STXMImage",
     open="stonerimg.lazy:open_stxm",
     description="Swiss Light Source PolLux STXM (NeXus NXstxm, h5py) as STXMImage",
+    key_facts=(
+        ("energy", "energy", "eV"),
+        ("polarization", "polarization"),
+        ("dwell", "counter0.count_time", "s"),
+        ("scan type", "counter0.stxm_scan_type"),
+        ("started", "start_time"),
+    ),
 )
 _builtin(
     "nexus",
@@ -488,6 +572,12 @@ _builtin(
     saves=False,
     cls="KerrImage",
     description="Kerr microscope PNG (NI IMAQ Vision typed metadata) as KerrImage",
+    key_facts=(
+        ("field", "field"),
+        ("averaging", "Images to Average"),
+        ("lens", "Lens", "x"),
+        ("background images", "Background Images"),
+    ),
 )
 _builtin(
     "maximus",
@@ -496,6 +586,13 @@ _builtin(
     sniff="sniff",
     saves=False,
     description="MAXYMUS (BESSY II) STXM scan: .hdr header and .xim text images",
+    key_facts=(
+        ("energy", "energy", "eV"),
+        ("dwell", "dwell", "ms"),
+        ("scan type", "ImageScan.ScanType"),
+        ("stack axis", "stack.axis"),
+        ("stack values", "stack.value"),
+    ),
 )
 
 # DigitalMicrograph natively (before RosettaSciIO's reader, which stays the fallback at priority 40);
@@ -508,6 +605,14 @@ _builtin(
     saves=False,
     open="stonerimg.formats.dm:open",
     description="Gatan DigitalMicrograph DM3/DM4 (native; every tag, calibrations, lazy open)",
+    key_facts=(
+        ("voltage", "microscope.voltage", "V"),
+        ("magnification", "microscope.magnification", "×"),
+        ("camera length", "microscope.camera_length", "mm"),
+        ("mode", "microscope.mode"),
+        ("exposure", "microscope.exposure", "s"),
+        ("microscope", "microscope.name"),
+    ),
 )
 
 #: Formats read through RosettaSciIO (extra ``em``): name -> (extensions, RosettaSciIO plugin name).
