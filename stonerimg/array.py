@@ -230,6 +230,43 @@ class ImageArray(np.ma.MaskedArray):
         else:
             super().__delitem__(index)
 
+    # ------------------------------------------------- mask, drawing, selecting
+    @property
+    def mask(self):
+        """The mask (True = ignored), with Stoner's helpers: see :class:`~stonerimg.notebook.mask.ImageMask`.
+
+        Assign a bool array, an image (its non-zero pixels) or a
+        :class:`~stonerimg.notebook.selection.Selection` (its inside).
+        """
+        from .notebook.mask import ImageMask
+
+        return ImageMask.of(self)
+
+    @mask.setter
+    def mask(self, value):
+        from .notebook.selection import as_mask
+
+        np.ma.MaskedArray.mask.fset(self, as_mask(value, self.shape))
+
+    @property
+    def draw(self):
+        """Draw shapes into the pixels, in place: see :class:`~stonerimg.notebook.draw.DrawProxy`."""
+        from .notebook.draw import image_draw
+
+        return image_draw(self, self)
+
+    def select(self, kind: str = "box", **kwargs):
+        """Pick a region with the mouse: see :func:`stonerimg.notebook.select.select`."""
+        from .notebook.select import select
+
+        return select(self, kind, **kwargs)
+
+    def show(self, **kwargs):
+        """Browse the image (frames of a stack) with widgets: see :func:`stonerimg.notebook.viewer.show`."""
+        from .notebook.viewer import show
+
+        return show(self, **kwargs)
+
     @property
     def metadata(self) -> Metadata:
         """The image's metadata (a :class:`~stonerimg.Metadata` of dotted keys)."""

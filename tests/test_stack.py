@@ -412,7 +412,7 @@ def test_plain_multipage_tiff_is_a_plain_stack(tmp_path):
     tifffile.imwrite(path, data, photometric="minisblack")
     stack = ImageStack.from_tiff(path)
     np.testing.assert_array_equal(stack.data, data)
-    assert stack.dtype == np.uint16 and stack.mask is np.ma.nomask
+    assert stack.dtype == np.uint16 and np.ma.getmask(stack.image) is np.ma.nomask
     assert stack.metadata["tiff.ImageWidth"] == 11  # tags every page shares
 
 
