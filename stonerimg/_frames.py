@@ -277,6 +277,10 @@ class RunningMean:
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(mean, masked)``: masked where no frame gives the pixel a weight."""
+        if self.shape is None:
+            raise ValueError("no frame to average")
+        if self._weights is None and self._weight > 0:  # no mask anywhere: one division
+            return self.total / self._weight, np.zeros(self.shape, bool)
         weight = self.weight
         masked = weight <= 0
         with np.errstate(invalid="ignore", divide="ignore"):

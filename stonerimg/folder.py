@@ -1416,9 +1416,7 @@ class ImageFolder:
         from ._frames import statistic_image
 
         metadata = common_items(records, skip=("history",))
-        result = statistic_image(
-            values, masked, metadata=metadata, history=description, cls=type(template)
-        )
+        result = statistic_image(values, masked, metadata=metadata, history=description, cls=type(template))
         return self._finish(policy, result)
 
     def average(self, weights=None, *, errors: str | None = None) -> ImageFile:

@@ -984,11 +984,34 @@ class ImageStack:
         if len(self) == 0:
             raise ValueError(f"{what}: the stack has no frames")
 
+    def _masked_blocks(self) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+        """Yield ``(first frame, (k, y, x) pixels, their (k, y, x) mask or None)`` over the frames."""
+        mask = self._image._mask
+        for start, block in self._blocks():
+            yield start, block, None if mask is np.ma.nomask else mask[start : start + len(block)]
+
+    def _statistic(self, accumulator, name: str, weights=None, kwargs: Mapping | None = None):
+        """Stream every frame into ``accumulator`` (:mod:`stonerimg._frames`); return it."""
+        self._check_not_empty(name)
+        for start, block, mask in self._masked_blocks():
+            for k, frame in enumerate(block):
+                weight = 1.0 if weights is None else weights[start + k]
+                accumulator.add(frame, None if mask is None else mask[k], weight)
+        return accumulator
+
+    def _statistic_image(self, values, masked, name: str, kwargs: Mapping | None = None) -> ImageFile:
+        from ._frames import statistic_image
+
+        metadata = Metadata(self.metadata)
+        metadata["stack.frames"] = len(self)
+        return statistic_image(values, masked, metadata=metadata, history=_history_entry(name, (), kwargs))
+
     def mean(self) -> ImageFile:
         """Return the mean of the frames, pixel by pixel, ignoring masked pixels.
 
-        Pixels masked in every frame stay masked.  Integer stacks give float64;
-        float stacks keep their dtype (the sum is taken in float64).
+        Pixels masked in every frame stay masked.  The result is float64 (as
+        every statistic of a stack or a folder), summed frame by frame, so a
+        disk stack is read one window at a time.
 
         Examples
         --------
@@ -996,9 +1019,10 @@ class ImageStack:
         >>> ImageStack(np.array([[[1, 2]], [[3, 6]]])).mean().data.tolist()
         [[2.0, 4.0]]
         """
-        self._check_not_empty("mean")
-        mean = self._masked().mean(axis=0, dtype=np.float64)
-        return self._result(np.ma.asarray(mean).astype(self._float_dtype()), "mean")
+        from ._frames import RunningMean
+
+        values, masked = self._statistic(RunningMean(), "mean").result()
+        return self._statistic_image(values, masked, "mean")
 
     def average(self, weights=None) -> ImageFile:
         """Return the weighted mean of the frames (one weight per frame), ignoring masked pixels.
@@ -1014,89 +1038,111 @@ class ImageStack:
         >>> ImageStack(np.array([[[1.0, 2.0]], [[3.0, 6.0]]])).average(weights=[3, 1]).data.tolist()
         [[1.5, 3.0]]
         """
+        from ._frames import RunningMean
+
         if weights is None:
             return self.mean()
         self._check_not_empty("average")
         w = _check_weights(weights, len(self))
-        masked = self._masked()
-        average = np.ma.average(masked.astype(np.float64), axis=0, weights=w)
-        return self._result(np.ma.asarray(average).astype(self._float_dtype()), "average", {"weights": w.tolist()})
+        values, masked = self._statistic(RunningMean(), "average", w).result()
+        return self._statistic_image(values, masked, "average", {"weights": w.tolist()})
 
-    def stddev(self, ddof: int = 0) -> ImageFile:
+    def stddev(self, ddof: int = 1) -> ImageFile:
         """Return the standard deviation of the frames, pixel by pixel, ignoring masked pixels.
 
-        ``ddof`` as in :func:`numpy.std` (0: divide by the number of frames).
+        Parameters
+        ----------
+        ddof : int, default 1
+            Delta degrees of freedom: ``1`` the sample standard deviation (as
+            :meth:`ImageFolder.stddev <stonerimg.ImageFolder.stddev>`), ``0``
+            NumPy's default.  Pixels with fewer than ``ddof + 1`` unmasked
+            values are masked.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> ImageStack(np.array([[[1.0]], [[2.0]], [[6.0]]])).stddev().data.round(4).tolist()
+        [[2.6458]]
         """
-        self._check_not_empty("stddev")
-        std = self._masked().std(axis=0, ddof=ddof, dtype=np.float64)
-        return self._result(np.ma.asarray(std).astype(self._float_dtype()), "stddev", {"ddof": ddof} if ddof else None)
+        from ._frames import RunningVariance
 
-    def stderr(self) -> ImageFile:
-        """Return the standard error of the mean, ``std(ddof=1) / sqrt(count)``, per pixel; masked pixels ignored."""
-        self._check_not_empty("stderr")
-        masked = self._masked().astype(np.float64)
-        count = masked.count(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            err = masked.std(axis=0, ddof=1) / np.sqrt(count)
-        err = np.ma.masked_where(count < 2, np.ma.getdata(err))
-        return self._result(err.astype(self._float_dtype()), "stderr")
+        values, masked = self._statistic(RunningVariance(), "stddev").std(ddof)
+        return self._statistic_image(values, masked, "stddev", {"ddof": ddof})
 
-    def montage(self, columns: int | None = None, pad: int = 0, fill=0) -> ImageFile:
+    def stderr(self, ddof: int = 1) -> ImageFile:
+        """Return the standard error of the mean, ``stddev(ddof) / sqrt(count)``, per pixel; masked pixels ignored."""
+        from ._frames import RunningVariance
+
+        values, masked = self._statistic(RunningVariance(), "stderr").std(ddof, error=True)
+        return self._statistic_image(values, masked, "stderr", {"ddof": ddof})
+
+    def montage(
+        self,
+        *,
+        columns: int | None = None,
+        size: int | None = None,
+        gap: int = 0,
+        fill=0,
+        normalise: bool = False,
+        pad: int | None = None,
+    ) -> ImageFile:
         """Lay the frames out in a grid, row by row, for a quick look.
+
+        The same call, defaults and result as :meth:`ImageFolder.montage
+        <stonerimg.ImageFolder.montage>`.
 
         Parameters
         ----------
         columns : int, optional
             Frames per row (default ``ceil(sqrt(n))``).
-        pad : int, default 0
-            Pixels between neighbouring frames.
+        size : int or None, default None
+            Shrink each frame (every n-th pixel) until its longer side is at
+            most ``size`` pixels; ``None`` keeps them whole.
+        gap : int, default 0
+            Pixels between neighbouring frames (``pad`` is another name for it).
         fill : scalar, default 0
-            Value of the padding and of the empty cells after the last frame;
+            Value of the gaps and of the empty cells after the last frame;
             those pixels are also masked.
+        normalise : bool, default False
+            Scale each frame to 0..1 between its 0.5 and 99.5 percentiles (the
+            result is then float64).
 
         Returns
         -------
         ImageFile
-            Of shape ``(rows * y + (rows - 1) * pad, columns * x + (columns - 1) * pad)``,
+            Of shape ``(rows * y + (rows - 1) * gap, columns * x + (columns - 1) * gap)``,
             the stack's dtype and the shared metadata, with ``montage.columns``,
-            ``montage.rows`` and ``montage.origins`` (the ``(x, y)`` of each
-            frame's top-left pixel) added.
+            ``montage.rows``, ``montage.grid``, ``montage.names`` (the frames'
+            file names) and ``montage.origins`` (the ``(x, y)`` of each frame's
+            top-left pixel) added.
 
         Examples
         --------
         >>> import numpy as np
-        >>> grid = ImageStack(np.arange(3 * 2 * 2).reshape(3, 2, 2)).montage(columns=2, pad=1, fill=-1)
+        >>> grid = ImageStack(np.arange(3 * 2 * 2).reshape(3, 2, 2)).montage(columns=2, gap=1, fill=-1)
         >>> grid.data.tolist()
         [[0, 1, -1, 4, 5], [2, 3, -1, 6, 7], [-1, -1, -1, -1, -1], [8, 9, -1, -1, -1], [10, 11, -1, -1, -1]]
         """
-        n = len(self)
+        from ._frames import check_montage, montage, montage_tile
+
+        if pad is not None:
+            gap = pad
+        columns, size, gap, normalise = check_montage(columns, size, gap, normalise)
         self._check_not_empty("montage")
-        if columns is None:
-            columns = int(np.ceil(np.sqrt(n)))
-        if isinstance(columns, bool) or not isinstance(columns, numbers.Integral) or columns < 1:
-            raise ValueError(f"columns: must be a positive int, not {columns!r}")
-        if isinstance(pad, bool) or not isinstance(pad, numbers.Integral) or pad < 0:
-            raise ValueError(f"pad: must be a non-negative int, not {pad!r}")
-        columns = min(int(columns), n)
-        rows = -(-n // columns)
-        y, x = self.frame_shape
-        out_shape = (rows * y + (rows - 1) * pad, columns * x + (columns - 1) * pad)
-        data = np.full(out_shape, fill, dtype=self.dtype)
-        mask = np.ones(out_shape, bool)
-        frame_mask = self._image._mask
-        origins = []
-        for i in range(n):
-            r, c = divmod(i, columns)
-            top, left = r * (y + pad), c * (x + pad)
-            data[top : top + y, left : left + x] = self._image.data[i]
-            mask[top : top + y, left : left + x] = False if frame_mask is np.ma.nomask else frame_mask[i]
-            origins.append((left, top))
-        image = ImageArray(data, metadata=self._image.metadata)
-        if mask.any():
-            image._set_mask_fast(mask)
-        image.metadata.update({"montage.columns": columns, "montage.rows": rows, "montage.origins": origins})
-        _append_history(image.metadata, _history_entry("montage", (), {"columns": columns, "pad": pad}))
-        return ImageFile(image)
+        tiles = []
+        for start, block, mask in self._masked_blocks():
+            for k, frame in enumerate(block):
+                image = frame if mask is None else np.ma.MaskedArray(frame, mask=mask[k], copy=False)
+                tiles.append((self._filenames[start + k], montage_tile(image, size=size, normalise=normalise)))
+        options = {"columns": columns, "size": size, "gap": gap, "normalise": normalise}
+        return montage(
+            tiles,
+            columns=columns,
+            gap=gap,
+            fill=fill,
+            metadata=self.metadata,
+            history=_history_entry("montage", (), options),
+        )
 
     # ------------------------------------------------------------ streaming, planes, dask
     def _blocks(self, rows=slice(None), cols=slice(None)) -> Iterator[tuple[int, np.ndarray]]:
