@@ -1346,7 +1346,9 @@ class ImageFolder:
     def _finish(self, policy: Policy, result=None):
         """Record what ``policy`` skipped on the folder and on ``result`` (``result.skipped``); return ``result``."""
         self._skipped = policy.report()
-        if result is not None and not isinstance(result, (list, tuple, dict)):
+        if isinstance(result, ImageFolder):
+            result._skipped = self._skipped
+        elif result is not None and not isinstance(result, (list, tuple, dict)):
             try:
                 result.skipped = self._skipped
             except AttributeError:  # a result that takes no attributes (a NumPy table): the folder has it

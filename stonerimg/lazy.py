@@ -1708,7 +1708,8 @@ def stack_on_disk(images, *, metadata: Mapping | None = None) -> DiskImageStack:
     ----------
     images : sized iterable
         2-D images (ImageFile, ImageArray, arrays or paths) of one shape; only
-        one is held at a time.  Frame 0 sets the dtype; a later frame whose
+        one is held at a time.  Its length is an upper bound (a folder that
+        skips bad files gives fewer).  Frame 0 sets the dtype; a later frame whose
         dtype does not cast safely to it is an error.
     metadata : mapping, optional
         Shared metadata; each frame's record keeps what differs from it.
@@ -1744,8 +1745,6 @@ def stack_on_disk(images, *, metadata: Mapping | None = None) -> DiskImageStack:
             records.append(_difference(md, shared))
             filenames.append(filename)
             classes.append(cls)
-        if len(records) != n:
-            raise ValueError(f"the source gave {len(records)} images, fewer than its length, {n}")
     except BaseException:
         for scratch in (backend, mask_backend):
             if scratch is not None:
@@ -1760,4 +1759,5 @@ def stack_on_disk(images, *, metadata: Mapping | None = None) -> DiskImageStack:
         mask = mask_backend.full()
     stack = DiskImageStack._on_backend(backend, shared, records, filenames, classes, mask=mask)
     stack.__dict__["_mask_backend"] = mask_backend
+    stack.__dict__["_stop"] = len(records)  # a folder that skipped bad files gives fewer than its length
     return stack

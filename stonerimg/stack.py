@@ -112,6 +112,12 @@ def _as_2d_image(item, where: str) -> tuple[np.ndarray, np.ndarray | None, Mappi
     return np.asarray(np.ma.getdata(item)), mask, metadata, filename, cls
 
 
+def _is_folder(source) -> bool:
+    from .folder import ImageFolder
+
+    return isinstance(source, ImageFolder)
+
+
 def _check_weights(weights, n: int) -> np.ndarray:
     w = np.asarray(weights, dtype=float)
     if w.shape != (n,):
@@ -245,7 +251,10 @@ class ImageStack:
           copying** (the ImageArray's metadata becomes the shared metadata);
         - another :class:`ImageStack`: a new stack on the same buffer, with
           copies of its metadata;
-        - a list (or any iterable, such as an ``ImageFolder``) of 2-D images,
+        - an :class:`~stonerimg.ImageFolder`, or the path of a directory (read
+          as ``ImageFolder(path)``): its images, one at a time, with the
+          folder's errors policy (files left out are in :attr:`skipped`);
+        - a list (or any iterable) of 2-D images,
           :class:`~stonerimg.ImageFile` objects, arrays or file paths, all of one
           shape: copied into one new buffer (dtypes are promoted to a common
           one); each image's metadata and file name become that frame's;
@@ -284,6 +293,10 @@ class ImageStack:
     (-1.0, 'Py')
     """
 
+    #: The files left out when the stack was made from a folder (see :meth:`ImageFolder.as_stack
+    #: <stonerimg.ImageFolder.as_stack>`), with their reasons.
+    skipped: tuple = ()
+
     def __init__(
         self,
         source=None,
@@ -299,10 +312,15 @@ class ImageStack:
             image = source._image.view(type(source._image))
             records = [r.copy() for r in source._records]
             filenames, classes = list(source._filenames), list(source._classes)
-        elif isinstance(source, (str, os.PathLike)):
-            loaded = type(self).from_tiff(source)
+        elif isinstance(source, (str, os.PathLike)) or _is_folder(source):
+            if not _is_folder(source) and os.path.isdir(source):
+                from .folder import ImageFolder
+
+                source = ImageFolder(source)
+            loaded = source.as_stack() if _is_folder(source) else type(self).from_tiff(source)
             image, records = loaded._image, loaded._records
             filenames, classes = loaded._filenames, loaded._classes
+            self.skipped = loaded.skipped
         elif isinstance(source, np.ndarray) or (isinstance(source, ImageFile) and source.ndim == 3):
             if isinstance(source, ImageFile):
                 source = source.image
@@ -830,6 +848,111 @@ class ImageStack:
         _append_history(self._image.metadata, _history_entry("subtract", (what,)))
         return self
 
+    def _bare_frame(self, i: int) -> ImageArray:
+        """Frame ``i`` as an ImageArray view without metadata (what a registration reads)."""
+        frame = self._image[i]
+        frame.metadata = {}
+        return frame
+
+    def align(
+        self,
+        ref=0,
+        *,
+        method: str | None = None,
+        box=None,
+        upsample_factor: int | None = None,
+        function: str = "align",
+        **kwargs,
+    ) -> ImageStack:
+        """Register every frame onto a reference frame or image, in place; return the stack (Stoner's call).
+
+        The same call as :meth:`ImageFolder.align <stonerimg.ImageFolder.align>`;
+        both run :func:`stonerimg._frames.register_frames`.
+
+        Parameters
+        ----------
+        ref : int or image, default 0
+            A frame of the stack (its index) or an image of the frames' shape.
+        method : {"scharr", "phase"}, optional
+            What is correlated (default: the function's, ``"scharr"`` for
+            ``align``, ``"phase"`` for ``correct_drift``).
+        box : optional
+            The region in which the shift is measured (any form
+            :func:`~stonerimg.funcs.parse_box` accepts); the whole frame moves.
+        upsample_factor : int, optional
+            The shift is found to ``1 / upsample_factor`` of a pixel (default:
+            the function's, 100 for ``align``).
+        function : {"align", "correct_drift"}, default "align"
+            :func:`~stonerimg.funcs.registration.align` or
+            :func:`~stonerimg.funcs.registration.correct_drift`.
+        **kwargs
+            Passed to the function (``order``, ``mode``, ``prefilter``, ...).
+
+        Returns
+        -------
+        ImageStack
+            Each frame's record holds what the function records: ``align.shift``
+            (the ``(x, y)`` shift applied), ``align.error``, ``align.method`` (or
+            ``correct_drift``/``drift_shift``/``drift_error``) and
+            ``translation_limits``; the shared metadata holds
+            ``translation_limits``, the box valid in every frame.
+
+        Raises
+        ------
+        ValueError
+            If a frame cannot be registered (naming the frame); every frame is
+            registered before any is written, so the stack is then unchanged.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from scipy import ndimage
+        >>> yy, xx = np.mgrid[:64, :80]
+        >>> ref = sum(np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / 8.0) for x, y in [(20, 15), (50, 40), (60, 20)])
+        >>> stack = ImageStack([ref, ndimage.shift(ref, (-1.4, 2.3))])  # frame 1 moved x + 2.3, y - 1.4
+        >>> np.round(stack.align(0, method="phase").metadata_of(1)["align.shift"], 2).tolist()
+        [-2.3, 1.4]
+        """
+        from ._frames import Policy, reference_image, register_frames
+
+        self._check_not_empty("align")
+        if isinstance(ref, (numbers.Integral, np.integer)) and not isinstance(ref, bool):
+            reference = reference_image(self._image[_frame_index(ref, len(self))])
+        else:
+            reference = reference_image(ref)
+        options = {k: v for k, v in (("method", method), ("upsample_factor", upsample_factor)) if v is not None}
+        if box is not None:
+            options["box"] = box
+        results = register_frames(
+            [(f"frame {i}", lambda i=i: self._bare_frame(i)) for i in range(len(self))],
+            reference,
+            function=function,
+            policy=Policy("raise", function),
+            **options,
+            **kwargs,
+        )
+        images = [result for _, result in results]
+        self._ensure_writeable()
+        self._commit(images)
+        keys = ("align.shift", "align.error", "align.method", "correct_drift", "drift_shift", "drift_error")
+        xmin, xmax, ymin, ymax = self._image.max_box
+        for record, image in zip(self._records, images, strict=True):
+            record.update({k: image.metadata[k] for k in keys if k in image.metadata})
+            limits = image.metadata.get("translation_limits")
+            if limits is not None:
+                record["translation_limits"] = limits
+                xmin, xmax, ymin, ymax = (
+                    max(xmin, limits[0]),
+                    min(xmax, limits[1]),
+                    max(ymin, limits[2]),
+                    min(ymax, limits[3]),
+                )
+        shared = self._image.metadata
+        shared["translation_limits"] = (int(xmin), int(xmax), int(ymin), int(ymax))
+        ref_text = ref if isinstance(ref, (numbers.Integral, np.integer)) else "image"
+        _append_history(shared, _history_entry("align", (ref_text,), {**options, "function": function, **kwargs}))
+        return self
+
     def correct_drifts(
         self,
         ref_index: int = 0,
@@ -892,7 +1015,8 @@ class ImageStack:
         >>> np.round(stack.correct_drifts().metadata_of(1)["correct_drift"], 2).tolist()
         [2.3, -1.4]
         """
-        from .funcs.registration import _shift_image, _translation_limits, correct_drift
+        from ._frames import Policy, register_frames
+        from .funcs.registration import _shift_image, _translation_limits
 
         n = len(self)
         ref_index = _frame_index(ref_index, n)
@@ -901,28 +1025,26 @@ class ImageStack:
         interpolation = {k: kwargs.pop(k) for k in ("order", "mode", "cval") if k in kwargs}
         if kwargs:
             raise TypeError(f"correct_drifts got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
-        measured = []  # (drift, shift, error) of each frame
-        for i in range(n):
-            if i == ref_index:
-                measured.append(((0.0, 0.0), (0.0, 0.0), 0.0))
-                continue
-            frame = self._image[i]
-            frame.metadata = {}
-            try:
-                result = correct_drift(
-                    frame,
-                    ref,
-                    box=box,
-                    upsample_factor=upsample_factor,
-                    do_shift=False,
-                    method=method,
-                    **interpolation,
-                )
-            except ValueError as err:
-                raise ValueError(f"frame {i}: {err}") from err
+        others = [i for i in range(n) if i != ref_index]
+        results = register_frames(
+            [(f"frame {i}", lambda i=i: self._bare_frame(i)) for i in others],
+            ref,
+            function="correct_drift",
+            policy=Policy("raise", "correct_drifts"),
+            box=box,
+            upsample_factor=upsample_factor,
+            do_shift=False,
+            method=method,
+            **interpolation,
+        )
+        measured = [((0.0, 0.0), (0.0, 0.0), 0.0)] * n  # (drift, shift, error) of each frame
+        for position, result in results:
             md = result.metadata
-            measured.append((tuple(md["correct_drift"]), tuple(md["drift_shift"]), float(md["drift_error"])))
-            logger.debug("frame %d: drift %s", i, measured[-1][0])
+            measured[others[position]] = (
+                tuple(md["correct_drift"]),
+                tuple(md["drift_shift"]),
+                float(md["drift_error"]),
+            )
         if do_shift:
             self._ensure_writeable()
         xmin, xmax, ymin, ymax = self._image.max_box
@@ -961,6 +1083,9 @@ class ImageStack:
             options["do_shift"] = False
         _append_history(shared, _history_entry("correct_drifts", (), {**options, **interpolation}))
         return self
+
+    #: Another name for :meth:`correct_drifts` (the name of the image function it applies to every frame).
+    correct_drift = correct_drifts
 
     # ------------------------------------------------------------ statistics
     def _masked(self) -> np.ma.MaskedArray:
