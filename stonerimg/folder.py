@@ -1557,6 +1557,21 @@ class ImageFolder:
             self._pin(index, documents[index])
         return self._finish(policy, self)
 
+    def crop(self, *box, copy: bool = False) -> ImageFolder:
+        """Crop every image to a box, in place (``folder.each.crop``); return the folder.
+
+        The same call as :meth:`ImageStack.crop <stonerimg.ImageStack.crop>`:
+        any box form :func:`~stonerimg.funcs.parse_box` accepts, as one argument
+        or four, read from each image (fractions and metadata keys such as
+        ``"translation_limits"`` are each image's own).  A file that cannot be
+        loaded or cropped follows the folder's :attr:`errors` policy.
+        """
+        if len(box) == 1:
+            box = box[0]
+        elif len(box) not in (0, 4):
+            raise TypeError(f"crop takes one box or 4 coordinates, not {len(box)} arguments")
+        return self._apply("crop", () if box == () else (box,), {"copy": copy} if copy else {})
+
     def montage(
         self,
         *,

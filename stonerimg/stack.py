@@ -788,6 +788,10 @@ class ImageStack:
         self._records = records
         return self
 
+    #: Crop every frame to one box (in place); the same call as ``ImageFile.crop`` and
+    #: :meth:`ImageFolder.crop <stonerimg.ImageFolder.crop>`.  ``crop_stack`` is its other name.
+    crop = crop_stack
+
     def subtract(self, background) -> ImageStack:
         """Subtract a background from every frame (in place); return the stack.
 
