@@ -207,7 +207,7 @@ class ImageArray(np.ma.MaskedArray):
         d["_meta_todo"] = ()
 
     def _peek_metadata(self) -> Mapping:
-        """The metadata as it reads now, without copying it: never change what this returns."""
+        """Return the metadata as it reads now, without copying it: never change what this returns."""
         d = self.__dict__
         md = d.get("_meta_own")
         if md is None:
