@@ -701,10 +701,12 @@ class ImageFolder:
     ----------
     directory : str or os.PathLike
         The folder to look in.
-    pattern : str or sequence of str, default ``"*.tif"``
+    pattern : str or sequence of str, optional
         Glob pattern(s) of the file names (``["*.tif", "*.png"]``); a pattern may
         hold sub-folders (``"run*/*.png"``).  Hidden files (names starting with a
-        dot) are left out.
+        dot) are left out.  The default is every file whose extension a
+        registered format claims (``*.tif``, ``*.png``, ``*.hdf5``, ``*.dm3``, ...;
+        sidecars such as ``.npy.json`` are not images and are not listed).
     recursive : bool, default False
         Also look in every sub-folder.
     cache_size : int, default 32
@@ -713,7 +715,8 @@ class ImageFolder:
         cache (see the module notes).
     **load_kwargs
         Passed to :func:`stonerimg.load` for every file (e.g. ``fmt="kerr"``,
-        ``regrid=True``).
+        ``regrid=True``).  An option that no format of the listed files takes is
+        a TypeError here, when the folder is made.
 
     Raises
     ------
@@ -721,6 +724,8 @@ class ImageFolder:
         If ``directory`` does not exist.
     NotADirectoryError
         If it is a file.
+    TypeError
+        If ``load_kwargs`` holds an option no format of these files takes.
 
     Notes
     -----
@@ -746,7 +751,7 @@ class ImageFolder:
     def __init__(
         self,
         directory,
-        pattern: str | Sequence[str] = "*.tif",
+        pattern: str | Sequence[str] | None = None,
         recursive: bool = False,
         *,
         cache_size: int = 32,
@@ -757,6 +762,8 @@ class ImageFolder:
             raise FileNotFoundError(errno.ENOENT, "directory: no such folder", str(root))
         if not root.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, "directory: not a folder", str(root))
+        if pattern is None:
+            pattern = _readable_patterns()
         patterns = [pattern] if isinstance(pattern, (str, os.PathLike)) else list(pattern)
         if not patterns or not all(isinstance(p, (str, os.PathLike)) for p in patterns):
             raise TypeError(f"pattern: expected a glob pattern or a list of them, not {pattern!r}")
@@ -768,6 +775,9 @@ class ImageFolder:
                 if path.is_file() and not any(part.startswith(".") for part in relative.parts):
                     found.setdefault(relative.as_posix(), path)
         names = sorted(found, key=natural_key)
+        from .formats import check_options
+
+        check_options(load_kwargs, fmt=load_kwargs.get("fmt"), paths=found.values(), cls=load_kwargs.get("cls"))
         self._setup(root, patterns, bool(recursive), [found[n] for n in names], names, cache_size, load_kwargs)
 
     def _setup(self, root, patterns, recursive, paths, names, cache_size, load_kwargs) -> None:

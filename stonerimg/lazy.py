@@ -1464,7 +1464,7 @@ def _image_shape(path, shape) -> tuple[int, ...]:
     return shape
 
 
-def open_npy(path, mode: str = "r", **kwargs):
+def open_npy(path, mode: str = "r"):
     """Open a ``.npy`` file as a disk image (memmap; its ``.npy.json`` sidecar gives the metadata)."""
     from numpy.lib import format as npy_format
 
@@ -1531,7 +1531,7 @@ def _tiff_layout(tif, n_pages: int):
     return offsets[0], int(steps[0]) if steps.size else None
 
 
-def open_tiff(path, mode: str = "r", **kwargs):
+def open_tiff(path, mode: str = "r"):
     """Open a TIFF (one image or a stack of pages) as a disk image.
 
     Uncompressed pages evenly spaced in the file (as tifffile, ImageJ and
@@ -1608,7 +1608,7 @@ def _hdf5_backend(path, dataset, mode: str, flip: bool = False) -> _Backend:
     return _HDF5Backend(path, dataset.name, dataset.shape, dataset.dtype, mode, flip=flip)
 
 
-def open_nexus(path, mode: str = "r", *, signal=None, **kwargs):
+def open_nexus(path, mode: str = "r", *, signal=None):
     """Open the image of a NeXus (or plain HDF5) file as a disk image, choosing it as ``stonerimg.load`` does."""
     import h5py
 
@@ -1643,7 +1643,7 @@ def _reopen_writable(path, backend: _Backend) -> _Backend:
     return _HDF5Backend(path, backend.name, shape, backend.dtype, "r+", flip=backend.flip)
 
 
-def open_stxm(path, mode: str = "r", **kwargs):
+def open_stxm(path, mode: str = "r", *, regrid=False, bcn: bool = False):
     """Open a PolLux STXM file as a disk :class:`~stonerimg.formats.stxm.STXMImage` (row 0 = highest y, as loaded).
 
     The metadata is what :func:`stonerimg.load` gives; the pixels stay in the
@@ -1653,7 +1653,7 @@ def open_stxm(path, mode: str = "r", **kwargs):
     from .formats._hdf5 import open_hdf5
 
     mode = _check_mode(mode)
-    if kwargs.get("regrid") or kwargs.get("bcn"):
+    if regrid or bcn:
         raise ValueError(f"{path}: regrid and bcn compute a new image; use stonerimg.load() for them")
     mask = None
     with open_hdf5(path) as root:
@@ -1712,7 +1712,7 @@ def open(path, mode: str = "r", *, fmt: str | None = None, cls: type | None = No
         If no format can open the file lazily (naming the formats that can), or
         every one that tried failed (with each reason).
     """
-    from .formats import _all_formats, _first_that_works, _head, _resolve, candidates, get
+    from .formats import _all_formats, _head, _resolve, _try_formats, candidates, get
 
     mode = _check_mode(mode)
     path = Path(os.fspath(path))
@@ -1730,7 +1730,15 @@ def open(path, mode: str = "r", *, fmt: str | None = None, cls: type | None = No
             ),
         )
     attempts: list[tuple[str, str]] = []
-    document = _first_that_works(lazy, lambda f: _resolve(f.open)(path, mode=mode, **kwargs), attempts, path)
+    document = _try_formats(
+        lazy,
+        "open",
+        path,
+        kwargs,
+        attempts,
+        lambda f, options: _resolve(f.open)(path, mode=mode, **options),
+        fmt is None,
+    )
     if document is not None:
         if isinstance(document, DiskImage):
             document.filename = str(path)

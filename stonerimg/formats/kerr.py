@@ -69,9 +69,9 @@ def _normalise(metadata) -> None:
             metadata.setdefault(f"calibration.{axis}.units", "µm")
 
 
-def load(path, **kwargs) -> KerrImage:
+def load(path) -> KerrImage:
     """Read a Kerr PNG; declines PNGs without the Kerr software's metadata."""
-    document = png.load(path, **kwargs)
+    document = png.load(path)
     if not is_kerr_metadata(document.metadata):
         raise FormatMismatch("a PNG without the Kerr microscope metadata (X-B-2d, field: units or IMAQ Version)")
     _normalise(document.metadata)

@@ -490,7 +490,7 @@ def _read(h5py, root, signal):
     return data, metadata
 
 
-def load(path, *, signal=None, **kwargs) -> ImageFile:
+def load(path, *, signal=None) -> ImageFile:
     """Read the image of a NeXus file, or the only image of a plain HDF5 file.
 
     Parameters
@@ -503,8 +503,6 @@ def load(path, *, signal=None, **kwargs) -> ImageFile:
         group (following the NeXus ``default`` attributes, then breadth-first)
         that is a numeric array of 2 or more dimensions, or else the one such
         dataset of the file (not counting those with a last dimension of 1).
-    **kwargs
-        Ignored (options meant for other formats).
 
     Returns
     -------

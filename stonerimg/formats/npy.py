@@ -56,7 +56,7 @@ def _check_header(path) -> None:
         )
 
 
-def load(path, **kwargs) -> ImageFile:
+def load(path) -> ImageFile:
     """Read a ``.npy`` file (never unpickling) and its sidecar if there is one."""
     _check_header(path)
     try:

@@ -71,7 +71,7 @@ def _pixels_from(picture) -> np.ndarray:
     return data
 
 
-def load(path, **kwargs) -> ImageFile:
+def load(path) -> ImageFile:
     """Read a PNG file with its text chunks."""
     from PIL import Image, UnidentifiedImageError
 

@@ -167,7 +167,7 @@ def _read_pollux(handle) -> tuple[np.ndarray, Metadata]:
     return np.asarray(counts[()])[::-1], metadata
 
 
-def load(path, *, regrid=False, bcn: bool = False, **kwargs) -> STXMImage:
+def load(path, *, regrid=False, bcn: bool = False) -> STXMImage:
     """Read a PolLux NXstxm file (see :class:`STXMImage` for orientation and metadata).
 
     Parameters

@@ -319,7 +319,7 @@ def foreign_metadata(tif, page) -> tuple[Metadata, bool]:
     return metadata, frames is not None
 
 
-def load(path, **kwargs) -> ImageFile:
+def load(path) -> ImageFile:
     """Read a TIFF file (the first series of pages)."""
     import tifffile
 
