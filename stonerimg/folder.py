@@ -661,6 +661,24 @@ class _Each:
                 folder._pin(index, document)
         return results
 
+    def __setattr__(self, name: str, value):
+        if name == "_folder":
+            object.__setattr__(self, name, value)
+            return
+        if name not in ("image", "mask", "metadata", "filename"):
+            raise AttributeError(
+                f"each.{name} = ...: each applies functions to the documents; only image, mask, metadata and "
+                "filename can be set on every document (e.g. folder.each.mask = m)"
+            )
+        folder = self._folder
+        for index in range(len(folder)):
+            document = folder._get(index)
+            try:
+                setattr(document, name, value)
+            except Exception as err:
+                _raise_named(err, str(folder._paths[index]))
+            folder._pin(index, document)  # kept in memory: the change is not lost when the cache drops it
+
     def __getattr__(self, name: str):
         if name.startswith("_"):
             raise AttributeError(name)

@@ -136,7 +136,27 @@ class ImageFile:
 
     @image.setter
     def image(self, value):
+        if self._assigned_through_view("image", value):
+            return
         self._image = value if isinstance(value, ImageArray) else ImageArray(value)
+
+    #: Set on a document that is a view of part of another object (a frame of an
+    #: :class:`~stonerimg.ImageStack`): assigning its ``image``, ``mask``,
+    #: ``metadata`` or ``filename`` then goes to that owner, which writes it or raises.
+    _view_of = None
+
+    def __getstate__(self):
+        """Return the state for copy and pickle, without the link to an owner (a copy is no view)."""
+        state = dict(self.__dict__)
+        state.pop("_view_of", None)
+        return state
+
+    def _assigned_through_view(self, name: str, value) -> bool:
+        owner = self.__dict__.get("_view_of")
+        if owner is None:
+            return False
+        owner.assign(self, name, value)
+        return True
 
     def _take_result(self, result: ImageArray, inputs=()) -> None:
         """Hold the result of an image function, in the existing buffer when it fits.
@@ -153,7 +173,7 @@ class ImageFile:
         """
         current = self._image
         if not _writes_in_place(current, result) or any(_overlaps(current, other) for other in inputs):
-            self.image = result
+            self._image = result  # a function's result: the document holds it (a frame view detaches)
             return
         target, source = current.data, result.data
         if not _same_memory(target, source):
@@ -177,7 +197,8 @@ class ImageFile:
 
     @metadata.setter
     def metadata(self, value: Mapping):
-        self._image.metadata = value
+        if not self._assigned_through_view("metadata", value):
+            self._image.metadata = value
 
     @property
     def data(self) -> np.ndarray:
@@ -191,7 +212,8 @@ class ImageFile:
 
     @mask.setter
     def mask(self, value):
-        self._image.mask = value
+        if not self._assigned_through_view("mask", value):
+            self._image.mask = value
 
     @property
     def filename(self) -> str:
@@ -200,7 +222,8 @@ class ImageFile:
 
     @filename.setter
     def filename(self, value):
-        self._image.filename = value
+        if not self._assigned_through_view("filename", value):
+            self._image.filename = value
 
     shape = property(lambda self: self._image.shape, doc="Shape of the pixel array, ``(rows, cols)``.")
     dtype = property(lambda self: self._image.dtype, doc="Data type of the pixels.")
