@@ -109,11 +109,13 @@ class ImageFile:
         fmt : str, optional
             Name of a registered format that can save.
         """
+        from .formats import save
+
         if filename is None:
             filename = self.filename
             if not filename:
                 raise ValueError("filename: this image has no file name; pass one to save()")
-        self.image.save(filename, fmt=fmt, **kwargs)
+        save(self, filename, fmt=fmt, **kwargs)  # the document itself: its class is recorded
         return self
 
     def save_tiff(self, filename=None, **kwargs) -> ImageFile:

@@ -45,7 +45,7 @@ import numpy as np
 from . import config
 from .array import ImageArray
 from .errors import FormatError, FormatMismatch
-from .formats._payload import read_payload, unpack_mask
+from .formats._payload import read_payload, recorded_class, unpack_mask
 from .imagefile import ImageFile
 from .metadata import Metadata
 from .stack import ImageStack, _append_history, _as_2d_image, _difference, _frame_index, _history_entry
@@ -1484,17 +1484,18 @@ def open_npy(path, mode: str = "r"):
     shape = _image_shape(path, shape)
     if fortran and len(shape) > 1 and int(np.prod(shape[1:])) > 1 and shape[0] > 1:
         raise FormatMismatch("it is stored in Fortran order: cannot be opened lazily, load() it instead")
-    metadata, mask = Metadata(), None
+    metadata, mask, cls = Metadata(), None, None
     side = sidecar(path)
     if side.is_file():
         try:
-            p_dtype, p_shape, metadata, bits, _doc = read_payload(side.read_text(encoding="ascii"))
+            p_dtype, p_shape, metadata, bits, doc = read_payload(side.read_text(encoding="ascii"))
+            cls = recorded_class(doc.get("format"), ImageFile)
         except (ValueError, KeyError, TypeError) as err:
             raise FormatMismatch(f"its sidecar {side.name} is malformed: {err}") from err
         shape = _image_shape(path, _check_payload_fits(path, p_dtype, p_shape, dtype, shape))
         mask = unpack_mask(bits, shape)
     backend = _RawBackend(path, offset, dtype, shape if len(shape) == 3 else (1, *shape), _check_mode(mode))
-    return _document(backend, len(shape), metadata, mask=mask)
+    return _document(backend, len(shape), metadata, cls, mask=mask)
 
 
 def _tiff_metadata(tif, page, dtype) -> Metadata:
@@ -1563,10 +1564,11 @@ def open_tiff(path, mode: str = "r"):
         shape = _image_shape(path, series.shape)
         frames = 1 if len(shape) == 2 else shape[0]
         description = page.description or ""
-        records, filenames, mask = None, None, None
+        records, filenames, mask, cls = None, None, None, None
         if is_payload(description):
             try:
                 p_dtype, p_shape, metadata, bits, doc = read_payload(description)
+                cls = recorded_class(doc.get("format"), ImageFile)
             except (ValueError, KeyError, TypeError) as err:
                 raise FormatMismatch(f"the stonerimg description of page 0 is malformed: {err}") from err
             file_dtype = np.uint8 if p_dtype.kind == "b" else series.dtype
@@ -1596,7 +1598,7 @@ def open_tiff(path, mode: str = "r"):
         if mode == "r+":
             raise ValueError(f"{path}: its pages are compressed (or scattered): it cannot be opened with mode='r+'")
         backend = _TiffPagesBackend(path, shape if len(shape) == 3 else (1, *shape), dtype)
-    return _document(backend, len(shape), metadata, mask=mask, records=records, filenames=filenames)
+    return _document(backend, len(shape), metadata, cls, mask=mask, records=records, filenames=filenames)
 
 
 def _hdf5_backend(path, dataset, mode: str, flip: bool = False) -> _Backend:

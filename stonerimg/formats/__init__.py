@@ -515,12 +515,35 @@ def save(image, filename, *, fmt: str | None = None, **kwargs) -> Path:
         The file written.
     """
     from ..funcs._binding import as_image
+    from ._payload import saving_document_format
 
     path = Path(os.fspath(filename))
     chosen = _saver_for(path, fmt)
-    image = as_image(image)
-    _resolve(chosen.save)(image, path, **kwargs)
+    token = saving_document_format.set(document_format(image))
+    try:
+        _resolve(chosen.save)(as_image(image), path, **kwargs)
+    finally:
+        saving_document_format.reset(token)
     return path
+
+
+def document_format(document) -> str | None:
+    """Return the registered format name that stands for the class of ``document`` ("stxm" for STXMImage) or None.
+
+    Recorded in the files stonerimg writes, so the class comes back on loading
+    (only through the registry, see :func:`~stonerimg.formats._payload.recorded_class`).
+    """
+    from ..imagefile import ImageFile
+
+    if not isinstance(document, ImageFile):
+        return None
+    for cls in type(document).__mro__:
+        if cls is ImageFile:
+            return None
+        names = sorted(f.name for f in _all_formats().values() if f.cls is not None and f.image_class is cls)
+        if names:
+            return names[0]
+    return None
 
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"

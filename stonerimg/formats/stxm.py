@@ -16,7 +16,7 @@ from ..errors import FormatMismatch
 from ..imagefile import ImageFile
 from ..metadata import Metadata
 from . import atomic_path
-from ._payload import decode_payload, encode_payload
+from ._payload import encode_payload, payload_document
 
 __all__ = ["STXMImage", "load", "save"]
 
@@ -186,8 +186,7 @@ def load(path, *, regrid=False, bcn: bool = False) -> STXMImage:
         saved = handle.get("entry1")
         if saved is not None and _PAYLOAD_ATTR in saved.attrs:
             data = np.asarray(saved["counter0/data"][()])[::-1]
-            data, metadata, mask = decode_payload(str(saved.attrs[_PAYLOAD_ATTR]), data)
-            return STXMImage(data, metadata=metadata, mask=np.ma.nomask if mask is None else mask)
+            return payload_document(str(saved.attrs[_PAYLOAD_ATTR]), data, STXMImage)
         image, metadata = _read_pollux(handle)
     document = STXMImage(image, metadata=metadata)
     if regrid:
