@@ -511,7 +511,7 @@ _HALF_DAY = {
 
 
 def _parse_time(text: str) -> _dt.time | None:
-    """A time of day as DigitalMicrograph writes it in the locale of the PC that acquired it.
+    """Read a time of day as DigitalMicrograph writes it in the locale of the PC that acquired it.
 
     ``4:26:37 PM``, ``16:26:37`` (UK, German, French), ``08:55:59 p.m.`` or
     ``08:55:59 p. m.`` (Mexican Spanish), ``20.55.59``, ``下午 8:55:59``; a
