@@ -16,6 +16,7 @@ from ..errors import FormatMismatch
 from ..imagefile import ImageFile
 from ..metadata import Metadata
 from . import atomic_path
+from ._axis import even_spacing
 from ._payload import encode_payload, payload_document
 
 __all__ = ["STXMImage", "load", "save"]
@@ -96,14 +97,7 @@ def _first(value):
 def _uniform_calibration(positions: np.ndarray, flip: bool) -> tuple[float, float] | None:
     """``(scale, offset)`` of evenly spaced positions, or None when they are not."""
     positions = np.asarray(positions, dtype=float)
-    if flip:
-        positions = positions[::-1]
-    if positions.size < 2:
-        return None
-    steps = np.diff(positions)
-    if not np.allclose(steps, steps[0], rtol=1e-3, atol=1e-9 * max(1.0, abs(steps[0]))):
-        return None
-    return float((positions[-1] - positions[0]) / (positions.size - 1)), float(positions[0])
+    return even_spacing(positions[::-1] if flip else positions, rtol=1e-3)
 
 
 def _pollux_metadata(handle):
