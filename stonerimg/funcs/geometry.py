@@ -169,6 +169,16 @@ def crop(image: ImageArray, *args, box=None, copy: bool = False) -> ImageArray:
     if copy:
         result = result.copy()
     md = result.metadata
+    band = md.get("annotation.band")  # rows an instrument burnt its annotation into (Kerr images)
+    if band is not None:
+        try:
+            first, stop = max(int(band[0]), ymin) - ymin, min(int(band[1]), ymax) - ymin
+        except (TypeError, ValueError, IndexError):
+            first = stop = 0
+        if first < stop:
+            md["annotation.band"] = (first, stop)
+        else:
+            del md["annotation.band"]
     for axis, start in (("x", xmin), ("y", ymin)):
         if start and f"calibration.{axis}.scale" in md:
             md[f"calibration.{axis}.offset"] = float(md.get(f"calibration.{axis}.offset", 0.0)) + start * float(
