@@ -1743,7 +1743,7 @@ def open(path, mode: str = "r", *, fmt: str | None = None, cls: type | None = No
     )
     if document is not None:
         if isinstance(document, DiskImage):
-            document.filename = str(path)
+            document.filename = str(path.absolute())
         return document
     raise FormatError(path, attempts, reason="no format could open it lazily")
 

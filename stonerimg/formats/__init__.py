@@ -405,7 +405,7 @@ def load(filename, *, fmt: str | None = None, cls: type | None = None, **kwargs)
         tried, "load", path, kwargs, attempts, lambda f, options: _resolve(f.load)(path, **options), fmt is None
     )
     if document is not None:
-        document.filename = str(path)
+        document.filename = str(path.absolute())  # a later chdir must not change which file it names
         return document
     reason = "" if tried or attempts else f"no format recognises its extension {path.suffix!r} or its first bytes"
     if cls is not None:
