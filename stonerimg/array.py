@@ -277,14 +277,19 @@ class ImageArray(np.ma.MaskedArray):
         self._mask = mask
         self._sharedmask = False
 
-    def save(self, filename, *, fmt: str | None = None, **kwargs) -> ImageArray:
+    def save(self, filename=None, *, fmt: str | None = None, **kwargs) -> ImageArray:
         """Save the image atomically through the format registry and return it unchanged.
 
-        The format is chosen from the extension of ``filename`` unless ``fmt`` names one;
-        see :func:`stonerimg.save`.
+        ``filename`` defaults to :attr:`filename` (the file the image came from),
+        as :meth:`ImageFile.save` does.  The format is chosen from the extension
+        unless ``fmt`` names one; see :func:`stonerimg.save`.
         """
         from .formats import save
 
+        if filename is None:
+            filename = self.filename
+            if not filename:
+                raise ValueError("filename: this image has no file name; pass one to save()")
         save(self, filename, fmt=fmt, **kwargs)
         return self
 

@@ -641,6 +641,24 @@ class _Each:
         folder._finish(policy)
         return results
 
+    def __setattr__(self, name: str, value):
+        if name == "_folder":
+            object.__setattr__(self, name, value)
+            return
+        if name not in ("image", "mask", "metadata", "filename"):
+            raise AttributeError(
+                f"each.{name} = ...: each applies functions to the documents; only image, mask, metadata and "
+                "filename can be set on every document (e.g. folder.each.mask = m)"
+            )
+        folder = self._folder
+        for index in range(len(folder)):
+            document = folder._get(index)
+            try:
+                setattr(document, name, value)
+            except Exception as err:
+                _raise_named(err, str(folder._paths[index]))
+            folder._pin(index, document)  # kept in memory: the change is not lost when the cache drops it
+
     def __getattr__(self, name: str):
         if name.startswith("_"):
             raise AttributeError(name)
@@ -682,10 +700,12 @@ class ImageFolder:
     directory : str or os.PathLike, optional
         The folder to look in.  Without it the folder is empty: add files and
         documents with :meth:`add`.
-    pattern : str or sequence of str, default ``"*.tif"``
+    pattern : str or sequence of str, optional
         Glob pattern(s) of the file names (``["*.tif", "*.png"]``); a pattern may
         hold sub-folders (``"run*/*.png"``).  Hidden files (names starting with a
-        dot) are left out.
+        dot) are left out.  The default is every file whose extension a
+        registered format claims (``*.tif``, ``*.png``, ``*.hdf5``, ``*.dm3``, ...;
+        sidecars such as ``.npy.json`` are not images and are not listed).
     recursive : bool, default False
         Also look in every sub-folder.
     cache_size : int, default 32
@@ -701,7 +721,8 @@ class ImageFolder:
         ``result.skipped``).
     **load_kwargs
         Passed to :func:`stonerimg.load` for every file (e.g. ``fmt="kerr"``,
-        ``regrid=True``).
+        ``regrid=True``).  An option that no format of the listed files takes is
+        a TypeError here, when the folder is made.
 
     Raises
     ------
@@ -709,6 +730,8 @@ class ImageFolder:
         If ``directory`` does not exist.
     NotADirectoryError
         If it is a file.
+    TypeError
+        If ``load_kwargs`` holds an option no format of these files takes.
 
     Notes
     -----
@@ -734,7 +757,7 @@ class ImageFolder:
     def __init__(
         self,
         directory=None,
-        pattern: str | Sequence[str] = "*.tif",
+        pattern: str | Sequence[str] | None = None,
         recursive: bool = False,
         *,
         cache_size: int = 32,
@@ -749,6 +772,8 @@ class ImageFolder:
             raise FileNotFoundError(errno.ENOENT, "directory: no such folder", str(root))
         if not root.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, "directory: not a folder", str(root))
+        if pattern is None:
+            pattern = _readable_patterns()
         patterns = [pattern] if isinstance(pattern, (str, os.PathLike)) else list(pattern)
         if not patterns or not all(isinstance(p, (str, os.PathLike)) for p in patterns):
             raise TypeError(f"pattern: expected a glob pattern or a list of them, not {pattern!r}")
@@ -760,6 +785,9 @@ class ImageFolder:
                 if path.is_file() and not any(part.startswith(".") for part in relative.parts):
                     found.setdefault(relative.as_posix(), path)
         names = sorted(found, key=natural_key)
+        from .formats import check_options
+
+        check_options(load_kwargs, fmt=load_kwargs.get("fmt"), paths=found.values(), cls=load_kwargs.get("cls"))
         self._setup(root, patterns, bool(recursive), [found[n] for n in names], names, cache_size, load_kwargs, errors)
 
     def _setup(self, root, patterns, recursive, paths, names, cache_size, load_kwargs, errors="raise") -> None:

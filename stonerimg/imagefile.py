@@ -106,11 +106,13 @@ class ImageFile:
         fmt : str, optional
             Name of a registered format that can save.
         """
+        from .formats import save
+
         if filename is None:
             filename = self.filename
             if not filename:
                 raise ValueError("filename: this image has no file name; pass one to save()")
-        self.image.save(filename, fmt=fmt, **kwargs)
+        save(self, filename, fmt=fmt, **kwargs)  # the document itself: its class is recorded
         return self
 
     def save_tiff(self, filename=None, **kwargs) -> ImageFile:
@@ -133,7 +135,27 @@ class ImageFile:
 
     @image.setter
     def image(self, value):
+        if self._assigned_through_view("image", value):
+            return
         self._image = value if isinstance(value, ImageArray) else ImageArray(value)
+
+    #: Set on a document that is a view of part of another object (a frame of an
+    #: :class:`~stonerimg.ImageStack`): assigning its ``image``, ``mask``,
+    #: ``metadata`` or ``filename`` then goes to that owner, which writes it or raises.
+    _view_of = None
+
+    def __getstate__(self):
+        """Return the state for copy and pickle, without the link to an owner (a copy is no view)."""
+        state = dict(self.__dict__)
+        state.pop("_view_of", None)
+        return state
+
+    def _assigned_through_view(self, name: str, value) -> bool:
+        owner = self.__dict__.get("_view_of")
+        if owner is None:
+            return False
+        owner.assign(self, name, value)
+        return True
 
     def _take_result(self, result: ImageArray, inputs=()) -> None:
         """Hold the result of an image function, in the existing buffer when it fits.
@@ -150,7 +172,7 @@ class ImageFile:
         """
         current = self._image
         if not _writes_in_place(current, result) or any(_overlaps(current, other) for other in inputs):
-            self.image = result
+            self._image = result  # a function's result: the document holds it (a frame view detaches)
             return
         target, source = current.data, result.data
         if not _same_memory(target, source):
@@ -174,7 +196,8 @@ class ImageFile:
 
     @metadata.setter
     def metadata(self, value: Mapping):
-        self._image.metadata = value
+        if not self._assigned_through_view("metadata", value):
+            self._image.metadata = value
 
     @property
     def data(self) -> np.ndarray:
@@ -188,7 +211,8 @@ class ImageFile:
 
     @mask.setter
     def mask(self, value):
-        self._image.mask = value
+        if not self._assigned_through_view("mask", value):
+            self._image.mask = value
 
     @property
     def draw(self):
@@ -212,7 +236,8 @@ class ImageFile:
 
     @filename.setter
     def filename(self, value):
-        self._image.filename = value
+        if not self._assigned_through_view("filename", value):
+            self._image.filename = value
 
     shape = property(lambda self: self._image.shape, doc="Shape of the pixel array, ``(rows, cols)``.")
     dtype = property(lambda self: self._image.dtype, doc="Data type of the pixels.")

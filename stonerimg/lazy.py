@@ -45,7 +45,7 @@ import numpy as np
 from . import config
 from .array import ImageArray
 from .errors import FormatError, FormatMismatch
-from .formats._payload import read_payload, unpack_mask
+from .formats._payload import read_payload, recorded_class, unpack_mask
 from .imagefile import ImageFile
 from .metadata import Metadata
 from .stack import ImageStack, _append_history, _as_2d_image, _difference, _frame_index, _history_entry
@@ -1427,7 +1427,7 @@ def _image_shape(path, shape) -> tuple[int, ...]:
     return shape
 
 
-def open_npy(path, mode: str = "r", **kwargs):
+def open_npy(path, mode: str = "r"):
     """Open a ``.npy`` file as a disk image (memmap; its ``.npy.json`` sidecar gives the metadata)."""
     from numpy.lib import format as npy_format
 
@@ -1447,17 +1447,18 @@ def open_npy(path, mode: str = "r", **kwargs):
     shape = _image_shape(path, shape)
     if fortran and len(shape) > 1 and int(np.prod(shape[1:])) > 1 and shape[0] > 1:
         raise FormatMismatch("it is stored in Fortran order: cannot be opened lazily, load() it instead")
-    metadata, mask = Metadata(), None
+    metadata, mask, cls = Metadata(), None, None
     side = sidecar(path)
     if side.is_file():
         try:
-            p_dtype, p_shape, metadata, bits, _doc = read_payload(side.read_text(encoding="ascii"))
+            p_dtype, p_shape, metadata, bits, doc = read_payload(side.read_text(encoding="ascii"))
+            cls = recorded_class(doc.get("format"), ImageFile)
         except (ValueError, KeyError, TypeError) as err:
             raise FormatMismatch(f"its sidecar {side.name} is malformed: {err}") from err
         shape = _image_shape(path, _check_payload_fits(path, p_dtype, p_shape, dtype, shape))
         mask = unpack_mask(bits, shape)
     backend = _RawBackend(path, offset, dtype, shape if len(shape) == 3 else (1, *shape), _check_mode(mode))
-    return _document(backend, len(shape), metadata, mask=mask)
+    return _document(backend, len(shape), metadata, cls, mask=mask)
 
 
 def _tiff_metadata(tif, page, dtype) -> Metadata:
@@ -1494,7 +1495,7 @@ def _tiff_layout(tif, n_pages: int):
     return offsets[0], int(steps[0]) if steps.size else None
 
 
-def open_tiff(path, mode: str = "r", **kwargs):
+def open_tiff(path, mode: str = "r"):
     """Open a TIFF (one image or a stack of pages) as a disk image.
 
     Uncompressed pages evenly spaced in the file (as tifffile, ImageJ and
@@ -1526,10 +1527,11 @@ def open_tiff(path, mode: str = "r", **kwargs):
         shape = _image_shape(path, series.shape)
         frames = 1 if len(shape) == 2 else shape[0]
         description = page.description or ""
-        records, filenames, mask = None, None, None
+        records, filenames, mask, cls = None, None, None, None
         if is_payload(description):
             try:
                 p_dtype, p_shape, metadata, bits, doc = read_payload(description)
+                cls = recorded_class(doc.get("format"), ImageFile)
             except (ValueError, KeyError, TypeError) as err:
                 raise FormatMismatch(f"the stonerimg description of page 0 is malformed: {err}") from err
             file_dtype = np.uint8 if p_dtype.kind == "b" else series.dtype
@@ -1559,7 +1561,7 @@ def open_tiff(path, mode: str = "r", **kwargs):
         if mode == "r+":
             raise ValueError(f"{path}: its pages are compressed (or scattered): it cannot be opened with mode='r+'")
         backend = _TiffPagesBackend(path, shape if len(shape) == 3 else (1, *shape), dtype)
-    return _document(backend, len(shape), metadata, mask=mask, records=records, filenames=filenames)
+    return _document(backend, len(shape), metadata, cls, mask=mask, records=records, filenames=filenames)
 
 
 def _hdf5_backend(path, dataset, mode: str, flip: bool = False) -> _Backend:
@@ -1576,7 +1578,7 @@ def _hdf5_backend(path, dataset, mode: str, flip: bool = False) -> _Backend:
     return _HDF5Backend(path, dataset.name, dataset.shape, dataset.dtype, mode, flip=flip)
 
 
-def open_nexus(path, mode: str = "r", *, signal=None, **kwargs):
+def open_nexus(path, mode: str = "r", *, signal=None):
     """Open the image of a NeXus (or plain HDF5) file as a disk image, choosing it as ``stonerimg.load`` does."""
     import h5py
 
@@ -1611,7 +1613,7 @@ def _reopen_writable(path, backend: _Backend) -> _Backend:
     return _HDF5Backend(path, backend.name, shape, backend.dtype, "r+", flip=backend.flip)
 
 
-def open_stxm(path, mode: str = "r", **kwargs):
+def open_stxm(path, mode: str = "r", *, regrid=False, bcn: bool = False):
     """Open a PolLux STXM file as a disk :class:`~stonerimg.formats.stxm.STXMImage` (row 0 = highest y, as loaded).
 
     The metadata is what :func:`stonerimg.load` gives; the pixels stay in the
@@ -1621,7 +1623,7 @@ def open_stxm(path, mode: str = "r", **kwargs):
     from .formats._hdf5 import open_hdf5
 
     mode = _check_mode(mode)
-    if kwargs.get("regrid") or kwargs.get("bcn"):
+    if regrid or bcn:
         raise ValueError(f"{path}: regrid and bcn compute a new image; use stonerimg.load() for them")
     mask = None
     with open_hdf5(path) as root:
@@ -1692,7 +1694,7 @@ def open(
 
 
 def _open(path, mode, fmt, cls, kwargs):
-    from .formats import _all_formats, _first_that_works, _head, _resolve, candidates, get
+    from .formats import _all_formats, _head, _resolve, _try_formats, candidates, get
 
     mode = _check_mode(mode)
     path = Path(os.fspath(path))
@@ -1710,10 +1712,18 @@ def _open(path, mode, fmt, cls, kwargs):
             ),
         )
     attempts: list[tuple[str, str]] = []
-    document = _first_that_works(lazy, lambda f: _resolve(f.open)(path, mode=mode, **kwargs), attempts, path)
+    document = _try_formats(
+        lazy,
+        "open",
+        path,
+        kwargs,
+        attempts,
+        lambda f, options: _resolve(f.open)(path, mode=mode, **options),
+        fmt is None,
+    )
     if document is not None:
         if isinstance(document, DiskImage):
-            document.filename = str(path)
+            document.filename = str(path.absolute())
         return document
     raise FormatError(path, attempts, reason="no format could open it lazily")
 

@@ -127,6 +127,66 @@ def _check_weights(weights, n: int) -> np.ndarray:
     return w
 
 
+# ---------------------------------------------------------------- frame views
+def _lossless_into(pixels: np.ndarray, dtype: np.dtype) -> bool:
+    """Tell whether writing ``pixels`` into an array of ``dtype`` keeps every value (NumPy casts silently)."""
+    if np.can_cast(pixels.dtype, dtype, "safe"):
+        return True
+    src, dst = pixels.dtype.kind, dtype.kind
+    if src in "biu" and dst in "iu":
+        if pixels.size == 0:
+            return True
+        info = np.iinfo(dtype)
+        return bool(info.min <= pixels.min() and pixels.max() <= info.max)
+    return (src in "biu" and dst in "fc") or (src == "f" and dst in "fc") or (src == "c" and dst == "c")
+
+
+#: What ``stack.each.<name> = value`` sets on every frame.
+_FRAME_SETTABLE = ("image", "mask", "metadata", "filename")
+
+
+class _FrameLink:
+    """The owner of a frame document ``stack[i]``: assignments to it are written into the stack.
+
+    ``stack[i].image = a`` writes the pixels (and mask, and an image's metadata)
+    into frame ``i`` as ``stack[i] = a`` does; ``.mask``, ``.metadata`` and
+    ``.filename`` set the frame's mask, record and file name.  What the stack
+    cannot hold (another shape, values its dtype would change) raises instead of
+    being dropped.
+    """
+
+    __slots__ = ("index", "stack")
+
+    def __init__(self, stack: ImageStack, index: int):
+        self.stack, self.index = stack, index
+
+    def assign(self, doc: ImageFile, name: str, value) -> None:
+        stack, i = self.stack, self.index
+        if name == "image":
+            stack[i] = value
+        elif name == "mask":
+            mask = np.ma.make_mask(np.ma.getdata(value), copy=True, shrink=False)
+            try:
+                mask = np.broadcast_to(mask, stack.frame_shape)
+            except ValueError:
+                raise ValueError(
+                    f"mask: frame {i} of the stack is {stack.frame_shape}; a mask of shape {np.shape(mask)} "
+                    "does not fit"
+                ) from None
+            stack._check_writeable()
+            stack._set_frame_mask(i, np.array(mask) if mask.any() else None)
+        elif name == "metadata":
+            if not isinstance(value, Mapping):
+                raise TypeError(f"metadata: a mapping, not {type(value).__name__}")
+            stack._records[i] = _difference(Metadata(value), stack.metadata)
+        elif name == "filename":
+            stack._filenames[i] = "" if value is None else os.fspath(value)
+        else:  # pragma: no cover - ImageFile routes only the four names above here
+            raise AttributeError(name)
+        fresh = stack._frame(i)  # the document shows the frame as the stack now holds it
+        doc.__dict__["_image"] = fresh.image
+
+
 # ---------------------------------------------------------------- each
 class _Each:
     """Apply a function to every frame: ``stack.each.crop(10)``, ``stack.each(func)``.
@@ -150,6 +210,19 @@ class _Each:
         for cls in set(self._stack._classes):
             names.update(n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n, None)))
         return names
+
+    def __setattr__(self, name: str, value):
+        if name == "_stack":
+            object.__setattr__(self, name, value)
+            return
+        if name not in _FRAME_SETTABLE:
+            raise AttributeError(
+                f"each.{name} = ...: each applies functions to the frames; only "
+                f"{', '.join(_FRAME_SETTABLE)} can be set on every frame (e.g. stack.each.mask = m)"
+            )
+        stack = self._stack
+        for i in range(len(stack)):  # every frame through its view: written into the stack, or an error
+            setattr(stack[i], name, value)
 
     def __getattr__(self, name: str):
         if name.startswith("_"):
@@ -550,7 +623,7 @@ class ImageStack:
         """
         n = len(self)
         if isinstance(index, (numbers.Integral, np.integer)) and not isinstance(index, bool):
-            return self._frame(_frame_index(index, n))
+            return self._linked_frame(_frame_index(index, n))
         if isinstance(index, slice):
             positions = range(n)[index]
             return type(self)._new(
@@ -588,7 +661,15 @@ class ImageStack:
         i = _frame_index(index, len(self))
         pixels, frame_mask, md, filename, _cls = _as_2d_image(value, "value")
         if pixels.shape != self.frame_shape:
-            raise ValueError(f"value: its shape {pixels.shape} differs from the stack's frames {self.frame_shape}")
+            raise ValueError(
+                f"value: its shape {pixels.shape} differs from the stack's frames {self.frame_shape}; a frame of a "
+                f"stack keeps the stack's shape (take a copy with stack[{i}].clone to work on one frame alone)"
+            )
+        if not _lossless_into(pixels, self.dtype):
+            raise TypeError(
+                f"value: writing {pixels.dtype} pixels into the stack's {self.dtype} buffer would change their "
+                f"values; convert the stack first (e.g. stack.asfloat()) or the image to {self.dtype}"
+            )
         self._check_writeable()
         self._image.data[i] = pixels
         self._set_frame_mask(i, frame_mask)
@@ -598,7 +679,13 @@ class ImageStack:
 
     def __iter__(self) -> Iterator[ImageFile]:
         for i in range(len(self)):
-            yield self._frame(i)
+            yield self._linked_frame(i)
+
+    def _linked_frame(self, i: int) -> ImageFile:
+        """Frame ``i`` as a document whose image, mask, metadata and filename assignments write into the stack."""
+        doc = self._frame(i)
+        doc._view_of = _FrameLink(self, i)
+        return doc
 
     def _check_writeable(self) -> None:
         if not self._image.data.flags.writeable:

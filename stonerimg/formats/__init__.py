@@ -17,8 +17,10 @@ lists every format tried and why.  Nothing read from a file chooses code to impo
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import importlib
+import inspect
 import logging
 import os
 import stat
@@ -34,9 +36,11 @@ from ..errors import FormatError, FormatMismatch
 __all__ = [
     "Format",
     "KeyFact",
+    "accepted_options",
     "atomic_path",
     "available",
     "candidates",
+    "check_options",
     "get",
     "key_facts",
     "load",
@@ -271,6 +275,126 @@ def available() -> list[dict]:
     ]
 
 
+# ------------------------------------------------------------------ options
+#: Parameters of ``open`` functions that :func:`stonerimg.open` fills itself.
+_OPEN_OWN = ("mode",)
+
+
+def accepted_options(fmt: Format, role: str = "load") -> tuple[str, ...] | None:
+    """Return the keyword options the format's ``load`` (or ``open``) takes, or None if it cannot say.
+
+    The options are the loader's parameters after the path (``mode`` of ``open``
+    functions is :func:`stonerimg.open`'s own).  A loader that passes options on to
+    another library (``**kwargs``) lists what it accepts in an ``accepted_options``
+    attribute (a sequence, or a callable returning one); a third-party loader with
+    ``**kwargs`` and no such attribute is trusted to check them itself (None).
+    """
+    target = fmt.load if role == "load" else fmt.open
+    if target is None:
+        return ()
+    func = _resolve(target)
+    declared = getattr(func, "accepted_options", None)
+    if declared is not None:
+        names = declared() if callable(declared) else declared
+        return None if names is None else tuple(names)
+    try:
+        parameters = list(inspect.signature(func).parameters.values())[1:]  # after the path
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    own = _OPEN_OWN if role == "open" else ()
+    return tuple(p.name for p in parameters if p.kind in keyword and p.name not in own)
+
+
+def _unknown_options(fmt: Format, options: Mapping, role: str) -> list[str]:
+    accepted = accepted_options(fmt, role)
+    return [] if accepted is None else sorted(set(options) - set(accepted))
+
+
+def _option_error(fmt: Format, unknown: list[str], role: str, path: Path | None = None) -> TypeError:
+    """Build the TypeError for options ``fmt`` does not take: each named, what it accepts, a likely intended name."""
+    accepted = accepted_options(fmt, role) or ()
+    chosen = f" (the format chosen for {path.name})" if path is not None else ""
+    names = ", ".join(repr(name) for name in unknown)
+    plural = "options" if len(unknown) > 1 else "option"
+    takes = f"it accepts {', '.join(accepted)}" if accepted else "it takes no options"
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, accepted, n=1)
+        if close:
+            hints.append(f"{name!r} -> {close[0]!r}")
+    hint = f"; did you mean {', '.join(hints)}?" if hints else ""
+    verb = "open" if role == "open" else "load"
+    return TypeError(f"{verb}: unknown {plural} {names} for format {fmt.name!r}{chosen}; {takes}{hint}")
+
+
+def check_options(options: Mapping, *, fmt: str | None = None, paths=(), cls: type | None = None, role: str = "load"):
+    """Raise TypeError unless every option in ``options`` is taken by a format that may read ``paths``.
+
+    With ``fmt``, that format must take them all.  Otherwise each option must be
+    taken by at least one format that claims the extension of one of ``paths``
+    (every registered format when there are none).  Used where files are loaded
+    later (:class:`~stonerimg.ImageFolder`) so a typo fails at once, not file by file.
+    """
+    options = {k: v for k, v in options.items() if k not in ("fmt", "cls")}
+    if not options:
+        return
+    if fmt is not None:
+        chosen = get(fmt)
+        unknown = _unknown_options(chosen, options, role)
+        if unknown:
+            raise _option_error(chosen, unknown, role)
+        return
+    formats = list(_all_formats().values())
+    if cls is not None:
+        formats = [f for f in formats if issubclass(f.image_class, cls)]
+    extensions = {_extension(Path(os.fspath(p))) for p in paths}
+    claiming = [f for f in formats if extensions & set(f.extensions)] or formats
+    accepted: dict[str, tuple[str, ...] | None] = {f.name: accepted_options(f, role) for f in claiming}
+    if any(names is None for names in accepted.values()):
+        return  # a format that checks its own options may take anything
+    taken = set().union(*accepted.values()) if accepted else set()
+    unknown = sorted(set(options) - taken)
+    if unknown:
+        each = "; ".join(f"{name}: {', '.join(names) or 'none'}" for name, names in sorted(accepted.items()))
+        hints = [
+            f"{name!r} -> {close[0]!r}" for name in unknown if (close := difflib.get_close_matches(name, taken, n=1))
+        ]
+        hint = f"; did you mean {', '.join(hints)}?" if hints else ""
+        names = ", ".join(repr(name) for name in unknown)
+        raise TypeError(f"{role}: unknown option(s) {names}: no format for these files takes them ({each}){hint}")
+
+
+def _try_formats(formats, role: str, path: Path, options: dict, attempts: list, call: Callable, sniffed: bool):
+    """``_first_that_works`` with the options checked against each format before it is used.
+
+    A format chosen by name that does not take an option is a TypeError at once.
+    A sniffed candidate that does not take one is tried with the options it does
+    take, only to learn whether the file is its kind: if it declines, the search
+    goes on (the option may be the next format's); if it reads the file, that
+    format was the one chosen, and the TypeError says so and lists what it accepts.
+    """
+    for candidate in formats:
+        unknown = _unknown_options(candidate, options, role)
+        if not unknown:
+            document = _first_that_works([candidate], lambda f: call(f, options), attempts, path)
+            if document is not None:
+                return document
+            continue
+        if not sniffed:
+            raise _option_error(candidate, unknown, role)
+        subset = {k: v for k, v in options.items() if k not in unknown}
+        document = _first_that_works([candidate], lambda f, subset=subset: call(f, subset), attempts, path)
+        if document is not None:
+            close = getattr(document, "close", None)
+            if callable(close):
+                close()
+            raise _option_error(candidate, unknown, role, path)
+    return None
+
+
 def _extension(path: Path) -> str:
     return path.suffix.lower()
 
@@ -352,9 +476,11 @@ def _load(filename, fmt, cls, kwargs):
         (f.name, f"the file's first bytes are not a {f.name} signature")
         for f in sorted(rejected, key=lambda f: (f.extensions[ext], f.name))
     ]
-    document = _first_that_works(tried, lambda f: _resolve(f.load)(path, **kwargs), attempts, path)
+    document = _try_formats(
+        tried, "load", path, kwargs, attempts, lambda f, options: _resolve(f.load)(path, **options), fmt is None
+    )
     if document is not None:
-        document.filename = str(path)
+        document.filename = str(path.absolute())  # a later chdir must not change which file it names
         return document
     reason = "" if tried or attempts else f"no format recognises its extension {path.suffix!r} or its first bytes"
     if cls is not None:
@@ -469,12 +595,35 @@ def save(image, filename, *, fmt: str | None = None, **kwargs) -> Path:
         The file written.
     """
     from ..funcs._binding import as_image
+    from ._payload import saving_document_format
 
     path = Path(os.fspath(filename))
     chosen = _saver_for(path, fmt)
-    image = as_image(image)
-    _resolve(chosen.save)(image, path, **kwargs)
+    token = saving_document_format.set(document_format(image))
+    try:
+        _resolve(chosen.save)(as_image(image), path, **kwargs)
+    finally:
+        saving_document_format.reset(token)
     return path
+
+
+def document_format(document) -> str | None:
+    """Return the registered format name that stands for the class of ``document`` ("stxm" for STXMImage) or None.
+
+    Recorded in the files stonerimg writes, so the class comes back on loading
+    (only through the registry, see :func:`~stonerimg.formats._payload.recorded_class`).
+    """
+    from ..imagefile import ImageFile
+
+    if not isinstance(document, ImageFile):
+        return None
+    for cls in type(document).__mro__:
+        if cls is ImageFile:
+            return None
+        names = sorted(f.name for f in _all_formats().values() if f.cls is not None and f.image_class is cls)
+        if names:
+            return names[0]
+    return None
 
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"

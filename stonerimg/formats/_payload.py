@@ -5,7 +5,12 @@ iTXt chunk or an ``.npy`` sidecar)::
 
     {"stonerimg": 1, "dtype": "<u2", "shape": [rows, cols],
      "metadata": {...lossless Metadata encoding...},
-     "mask": <packed bits of the mask, only when something is masked>}
+     "mask": <packed bits of the mask, only when something is masked>,
+     "format": <name of the registered format whose ImageFile subclass was saved, e.g. "stxm">}
+
+The ``format`` item brings an ``STXMImage`` or ``KerrImage`` back as its class: on
+loading, the name is looked up in the format registry (an allow-list: only classes
+of registered formats), never imported from the file.
 
 Files saved by the Stoner package carry ``key{Type}=value`` strings instead;
 :func:`stoner_metadata` parses them as literals (never evaluated).
@@ -13,7 +18,9 @@ Files saved by the Stoner package carry ``key{Type}=value`` strings instead;
 
 from __future__ import annotations
 
+import contextvars
 import json
+import logging
 
 import numpy as np
 
@@ -22,6 +29,13 @@ from ..metadata import Metadata, _check_numeric_dtype, _encode, decode_json, par
 
 PAYLOAD_VERSION = 1
 PAYLOAD_KEY = "stonerimg"
+
+logger = logging.getLogger(__name__)
+
+#: The registered format name of the document being saved (set by :func:`stonerimg.formats.save`).
+saving_document_format: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "saving_document_format", default=None
+)
 
 
 def encode_payload(image) -> str:
@@ -35,6 +49,9 @@ def encode_payload(image) -> str:
     mask = np.ma.getmask(image)
     if mask is not np.ma.nomask and mask.any():
         doc["mask"] = _encode(np.packbits(mask, axis=None), "mask")
+    document_format = saving_document_format.get()
+    if document_format:
+        doc["format"] = document_format
     return json.dumps(doc, allow_nan=False)
 
 
@@ -90,13 +107,49 @@ def decode_payload(text: str, data: np.ndarray) -> tuple[np.ndarray, Metadata, n
     ValueError
         If the document is malformed or does not fit the pixels.
     """
-    dtype, shape, metadata, bits, _ = read_payload(text)
+    data, metadata, mask, _ = _decode(text, data)
+    return data, metadata, mask
+
+
+def _decode(text: str, data: np.ndarray):
+    dtype, shape, metadata, bits, doc = read_payload(text)
     if int(np.prod(shape)) != data.size:
         raise ValueError(f"recorded shape {shape} does not fit the {data.shape} pixels in the file")
     data = data.reshape(shape)
     if data.dtype != dtype:
         data = data.astype(dtype)
-    return data, metadata, unpack_mask(bits, shape)
+    return data, metadata, unpack_mask(bits, shape), doc
+
+
+def recorded_class(name, default: type) -> type:
+    """Return the ImageFile subclass a payload's ``format`` item names, from the registry only, else ``default``.
+
+    Only a registered format's class that is ``default`` or a subclass of it is
+    taken; anything else (an unknown name, a format that is not installed here)
+    gives ``default``.  No module named in a file is ever imported.
+    """
+    if not isinstance(name, str) or not name:
+        return default
+    from . import _all_formats
+
+    fmt = _all_formats().get(name)
+    if fmt is None:
+        logger.info("the file records format %r, which is not registered here: loading it as %s", name, default)
+        return default
+    cls = fmt.image_class
+    return cls if isinstance(cls, type) and issubclass(cls, default) else default
+
+
+def payload_document(text: str, data: np.ndarray, default: type | None = None):
+    """Build the document our JSON document describes: pixels, metadata, mask, in its recorded class.
+
+    ``default`` (ImageFile when None) is the class of a file that records none.
+    """
+    from ..imagefile import ImageFile
+
+    data, metadata, mask, doc = _decode(text, data)
+    cls = recorded_class(doc.get("format"), default or ImageFile)
+    return cls(data, mask=np.ma.nomask if mask is None else mask, metadata=metadata)
 
 
 def stoner_metadata(entries) -> Metadata:

@@ -502,16 +502,32 @@ def _parse_date(text: str) -> _dt.date | None:
         return None
 
 
+#: Morning/afternoon markers of 12-hour clocks, with dots and spaces removed and lower case:
+#: English/Spanish ("PM", "p.m.", "p. m."), German ("vorm."/"nachm."), Chinese, Japanese, Korean.
+_HALF_DAY = {
+    "am": 0, "a": 0, "vorm": 0, "上午": 0, "午前": 0, "오전": 0,
+    "pm": 12, "p": 12, "nachm": 12, "下午": 12, "午後": 12, "오후": 12,
+}  # fmt: skip
+
+
 def _parse_time(text: str) -> _dt.time | None:
-    """``4:26:37 PM`` or ``16:26:37`` without the locale (AM/PM recognised by those letters only)."""
-    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?\s*", text)
+    """Read a time of day as DigitalMicrograph writes it in the locale of the PC that acquired it.
+
+    ``4:26:37 PM``, ``16:26:37`` (UK, German, French), ``08:55:59 p.m.`` or
+    ``08:55:59 p. m.`` (Mexican Spanish), ``20.55.59``, ``下午 8:55:59``; a
+    morning/afternoon marker before or after the digits.  Unknown text gives None.
+    """
+    match = re.fullmatch(r"\s*(\D*?)\s*(\d{1,2})[:.](\d{2})(?:[:.](\d{2}))?\s*(\D*?)\s*", text)
     if not match:
         return None
-    hour, minute, second = int(match[1]), int(match[2]), int(match[3] or 0)
-    if match[4]:
+    hour, minute, second = int(match[2]), int(match[3]), int(match[4] or 0)
+    markers = [re.sub(r"[\s.]", "", m).lower() for m in (match[1], match[5]) if m and m.strip()]
+    if len(markers) > 1 or any(m not in _HALF_DAY for m in markers):
+        return None
+    if markers:
         if not 1 <= hour <= 12:
             return None
-        hour = hour % 12 + (12 if match[4].lower() == "pm" else 0)
+        hour = hour % 12 + _HALF_DAY[markers[0]]
     try:
         return _dt.time(hour, minute, second)
     except ValueError:
@@ -519,6 +535,8 @@ def _parse_time(text: str) -> _dt.time | None:
 
 
 #: Normalised microscope items: key -> (paths under ImageTags, tried in turn; units).
+#: ``exposure`` is the exposure of one frame; ``integration_time`` the total over all frames
+#: (``frames`` of them), as DigitalMicrograph's EELS and CL tags record it.
 _MICROSCOPE = {
     "voltage": (("Microscope Info.Voltage",), "V"),
     "magnification": (("Microscope Info.Indicated Magnification", "Microscope Info.Actual Magnification"), None),
@@ -528,10 +546,13 @@ _MICROSCOPE = {
         (
             "DataBar.Exposure Time (s)",
             "Acquisition.Parameters.High Level.Exposure (s)",
-            "EELS.Acquisition.Integration time (s)",
+            "EELS.Acquisition.Exposure (s)",
+            "CL.Acquisition.Exposure (s)",
         ),
         "s",
     ),
+    "integration_time": (("EELS.Acquisition.Integration time (s)", "CL.Acquisition.Integration time (s)"), "s"),
+    "frames": (("EELS.Acquisition.Number of frames", "CL.Acquisition.Number of frames"), ""),
     "name": (("Session Info.Microscope", "Microscope Info.Name", "Microscope Info.Microscope"), None),
     "operator": (("Session Info.Operator", "Microscope Info.Operator"), None),
     "specimen": (("Session Info.Specimen", "Microscope Info.Specimen"), None),
@@ -540,7 +561,19 @@ _MICROSCOPE = {
 
 def _microscope(tags: dict, image: DMImage, into: dict) -> None:
     base = f"ImageList.{image.index}.ImageTags."
+    illumination = tags.get(base + "Microscope Info.Illumination Mode")
+    imaging = tags.get(base + "Microscope Info.Imaging Mode")
+    # conventional TEM in diffraction mode: the "magnification" the microscope reports is the
+    # camera length in mm (as RosettaSciIO reads it); the STEM camera length does not apply
+    diffraction = (
+        isinstance(illumination, str)
+        and illumination.strip().upper() == "TEM"
+        and isinstance(imaging, str)
+        and imaging.strip().upper() == "DIFFRACTION"
+    )
     for key, (paths, units) in _MICROSCOPE.items():
+        if diffraction and key in ("magnification", "camera_length"):
+            continue
         for path in paths:
             value = tags.get(base + path)
             if isinstance(value, str):
@@ -555,6 +588,17 @@ def _microscope(tags: dict, image: DMImage, into: dict) -> None:
             elif key == "magnification" and _float(value) is not None:
                 into["microscope.magnification"] = float(value)
                 break
+    if diffraction:
+        length = _float(tags.get(base + "Microscope Info.Indicated Magnification"))
+        if length is not None:
+            into["microscope.camera_length"] = length
+            into["microscope.camera_length.units"] = "mm"
+    frames = into.pop("microscope.frames.units", None) is not None and into.get("microscope.frames")
+    if frames:
+        into["microscope.frames"] = int(frames)
+    if "microscope.integration_time" not in into and frames and "microscope.exposure" in into:
+        into["microscope.integration_time"] = into["microscope.exposure"] * int(frames)
+        into["microscope.integration_time.units"] = "s"
     filetime = _float(tags.get(base + "DataBar.Acquisition Time (OS)"))
     if filetime is not None and 0 < filetime < 1e18:  # 100-ns ticks since 1601 (Windows FILETIME), UTC
         into["microscope.acquired"] = _FILETIME_EPOCH + _dt.timedelta(microseconds=filetime / 10)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numbers
 import re
 
+import numpy as np
+
 from ..errors import FormatMismatch
 from ..imagefile import ImageFile
 from . import png
@@ -41,17 +43,81 @@ class KerrImage(ImageFile):
         return float(value) if isinstance(value, numbers.Real) else float("nan")
 
     def crop_text(self, copy: bool = False) -> KerrImage:
-        """Remove the annotation band below a standard Kerr image (in place); return the image.
+        """Remove the instrument's annotation band below the image (in place); return the image.
 
-        A ``554 x 672`` image (with the band) is cropped to its top ``512`` rows;
-        images of any other size have no band and are left untouched.
+        The band (the scale, magnification, field and comment the Kerr software
+        burns into the bottom of an image: black rows with grey text) is found
+        from the pixels themselves, whatever the layout (``554 x 672`` images,
+        ``479 x 359`` ones such as ``kermit.png``); the load records it as
+        ``metadata["annotation.band"] = (first_row, stop_row)``.  An image without
+        a band is left as it is.
         """
-        if self.shape == ANNOTATED_SIZE:
-            self.crop(None, None, None, IMAGE_SIZE[0], copy=copy)
+        band = text_band(self.data) if self.ndim == 2 else None
+        if band is None and self.shape == ANNOTATED_SIZE:
+            band = (IMAGE_SIZE[0], ANNOTATED_SIZE[0])  # the standard layout, whatever its pixels
+        if band is not None:
+            self.crop(None, None, None, band[0], copy=copy)
+        self.metadata.pop("annotation.band", None)
         return self
 
 
+#: A row of the annotation band is mostly pure black (the text is grey on black); image rows
+#: of a Kerr picture have almost no pixel at exactly 0.
+_BAND_ROW_BLACK = 0.5
+_EDGE_ROW_BLACK = 0.05
+
+
+def text_band(data) -> tuple[int, int] | None:
+    """Return ``(first_row, rows)`` of the annotation band at the bottom of ``data``, or None.
+
+    The band is the run of rows at the bottom in which at least half the pixels
+    are exactly 0 (black, with grey text), extended upwards over the anti-aliased
+    edge rows (more than 5 % black).  It must leave at least half of the image.
+    """
+    data = np.asarray(data)
+    if data.ndim != 2 or data.shape[0] < 4 or data.dtype.kind not in "uif":
+        return None
+    black = np.count_nonzero(data == 0, axis=1) / data.shape[1]
+    first = data.shape[0]
+    while first > 0 and black[first - 1] >= _BAND_ROW_BLACK:
+        first -= 1
+    if first == data.shape[0]:
+        return None
+    while first > 0 and black[first - 1] > _EDGE_ROW_BLACK:
+        first -= 1
+    if first < data.shape[0] // 2:
+        return None  # not a band below an image: a dark image
+    return first, data.shape[0]
+
+
+#: Text hidden under layers of quotes and backslashes by files re-saved with old Stoner versions:
+#: a value wrapped in (backslash-escaped) quotes, again and again.
+_WRAPPED = re.compile(r"\\+([\"'])(.*?)\\+\1", re.S)
+
+
+def unescape_layers(text: str) -> str:
+    r"""Return the text the instrument wrote from a value old Stoner versions escaped on every save.
+
+    ``\"\\\'TEst\\\ Image\\\'\"`` -> ``TEst Image``: the backslash-escaped
+    quotes around the value are removed layer by layer, then every run of escaping
+    backslashes before a punctuation character or a space goes; a backslash before
+    a letter or digit is the instrument's own (LabVIEW's ``\09`` tab, ``\0D\0A``
+    line end, a Windows path) and one is kept.  Text that is not wrapped in escaped
+    quotes is returned as it is.
+    """
+    inner, layers = text, 0
+    while (match := _WRAPPED.fullmatch(inner)) is not None:
+        inner, layers = match[2], layers + 1
+    if not layers:
+        return text
+    inner = re.sub(r"\\+(?=[0-9A-Za-z])", lambda _m: "\\", inner)
+    return re.sub(r"\\+([^0-9A-Za-z\\])", r"\1", inner)
+
+
 def _normalise(metadata) -> None:
+    for key, value in list(metadata.items()):
+        if isinstance(value, str) and value.startswith("\\"):
+            metadata[key] = unescape_layers(value)
     field = metadata.get("X-B-2d")
     if isinstance(field, numbers.Real) and not isinstance(field, bool):
         metadata.setdefault("field", float(field))
@@ -69,10 +135,13 @@ def _normalise(metadata) -> None:
             metadata.setdefault(f"calibration.{axis}.units", "µm")
 
 
-def load(path, **kwargs) -> KerrImage:
+def load(path) -> KerrImage:
     """Read a Kerr PNG; declines PNGs without the Kerr software's metadata."""
-    document = png.load(path, **kwargs)
+    document = png.load(path)
     if not is_kerr_metadata(document.metadata):
         raise FormatMismatch("a PNG without the Kerr microscope metadata (X-B-2d, field: units or IMAQ Version)")
     _normalise(document.metadata)
+    band = text_band(document.data)
+    if band is not None:
+        document.metadata["annotation.band"] = band
     return KerrImage(document.image)

@@ -37,6 +37,7 @@ import numpy as np
 from ..errors import FormatMismatch
 from ..imagefile import ImageFile
 from ..metadata import Metadata
+from ._axis import even_spacing
 from ._hdf5 import open_hdf5
 from ._text import decode_text, normalise_units
 
@@ -377,19 +378,13 @@ def _axis_names(h5py, group, signal) -> list[str | None]:
 
 def _uniform(values: np.ndarray, length: int) -> tuple[float, float] | None:
     """``(step, first)`` of evenly spaced axis values (points or bin edges), else None."""
-    eps = np.finfo(values.dtype).eps if values.dtype.kind == "f" else np.finfo(float).eps
     points = values.astype(float).reshape(-1)
     if points.size == length + 1:  # bin edges: the pixel centres are midway
         points = (points[:-1] + points[1:]) / 2
-    if points.size != length or length < 2 or not np.all(np.isfinite(points)):
+    if points.size != length or length < 2:
         return None
-    step = (points[-1] - points[0]) / (length - 1)
-    if step == 0:
-        return None
-    tolerance = max(1e-4 * abs(step), 4 * eps * float(np.max(np.abs(points))))
-    if np.max(np.abs(np.diff(points) - step)) > tolerance:
-        return None
-    return float(step), float(points[0])
+    eps = np.finfo(values.dtype).eps if values.dtype.kind == "f" else np.finfo(float).eps
+    return even_spacing(points, rtol=1e-4, eps=float(eps))
 
 
 def _calibrate(h5py, group, signal, metadata: Metadata) -> None:
@@ -490,7 +485,7 @@ def _read(h5py, root, signal):
     return data, metadata
 
 
-def load(path, *, signal=None, **kwargs) -> ImageFile:
+def load(path, *, signal=None) -> ImageFile:
     """Read the image of a NeXus file, or the only image of a plain HDF5 file.
 
     Parameters
@@ -503,8 +498,6 @@ def load(path, *, signal=None, **kwargs) -> ImageFile:
         group (following the NeXus ``default`` attributes, then breadth-first)
         that is a numeric array of 2 or more dimensions, or else the one such
         dataset of the file (not counting those with a last dimension of 1).
-    **kwargs
-        Ignored (options meant for other formats).
 
     Returns
     -------

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import FormatMismatch
 from ..imagefile import ImageFile
 from . import atomic_path
-from ._payload import decode_payload, encode_payload
+from ._payload import encode_payload, payload_document
 
 
 def sidecar(path) -> Path:
@@ -56,7 +56,7 @@ def _check_header(path) -> None:
         )
 
 
-def load(path, **kwargs) -> ImageFile:
+def load(path) -> ImageFile:
     """Read a ``.npy`` file (never unpickling) and its sidecar if there is one."""
     _check_header(path)
     try:
@@ -68,6 +68,5 @@ def load(path, **kwargs) -> ImageFile:
         raise FormatMismatch("holds several arrays (an .npz archive), not one image")
     side = sidecar(path)
     if side.is_file():
-        data, metadata, mask = decode_payload(side.read_text(encoding="ascii"), data)
-        return ImageFile(data, mask=np.ma.nomask if mask is None else mask, metadata=metadata)
+        return payload_document(side.read_text(encoding="ascii"), data)
     return ImageFile(data)

@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import FormatMismatch
 from ..imagefile import ImageFile
 from . import atomic_path
-from ._payload import PAYLOAD_KEY, decode_payload, encode_payload, typed_text_metadata
+from ._payload import PAYLOAD_KEY, encode_payload, payload_document, typed_text_metadata
 
 _SAVABLE = (np.dtype(bool), np.dtype(np.uint8), np.dtype(np.uint16))
 
@@ -71,7 +71,7 @@ def _pixels_from(picture) -> np.ndarray:
     return data
 
 
-def load(path, **kwargs) -> ImageFile:
+def load(path) -> ImageFile:
     """Read a PNG file with its text chunks."""
     from PIL import Image, UnidentifiedImageError
 
@@ -83,6 +83,5 @@ def load(path, **kwargs) -> ImageFile:
     except UnidentifiedImageError as err:
         raise FormatMismatch("not a PNG file") from err
     if PAYLOAD_KEY in text:
-        data, metadata, mask = decode_payload(text.pop(PAYLOAD_KEY), data)
-        return ImageFile(data, mask=np.ma.nomask if mask is None else mask, metadata=metadata)
+        return payload_document(text.pop(PAYLOAD_KEY), data)
     return ImageFile(data, metadata=typed_text_metadata(text.items()))

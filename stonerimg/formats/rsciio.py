@@ -419,6 +419,22 @@ def _make_loader(name: str, extensions: tuple, plugin: str) -> Callable[..., Ima
     def loader(path, *, index: int | None = None, **kwargs) -> ImageFile:
         return _load(path, name, plugin, index, kwargs)
 
+    def accepted_options():
+        try:
+            reader, _ = _file_reader(plugin)
+        except ImportError:
+            return None  # the loader itself says how to install RosettaSciIO
+        parameters = inspect.signature(reader).parameters
+        if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+            return None
+        # the reserved ones pass so that the loader can say why it refuses them
+        return (
+            "index",
+            *(p for p in parameters if p not in ("filename",)),
+            *(r for r in _RESERVED if r not in parameters),
+        )
+
+    loader.accepted_options = accepted_options
     loader.__name__ = loader.__qualname__ = f"load_{name}"
     loader.__module__ = __name__
     loader.__doc__ = f"""Load {plugin} data ({", ".join(extensions)}) through RosettaSciIO.

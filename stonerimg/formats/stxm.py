@@ -16,7 +16,8 @@ from ..errors import FormatMismatch
 from ..imagefile import ImageFile
 from ..metadata import Metadata
 from . import atomic_path
-from ._payload import decode_payload, encode_payload
+from ._axis import even_spacing
+from ._payload import encode_payload, payload_document
 
 __all__ = ["STXMImage", "load", "save"]
 
@@ -96,14 +97,7 @@ def _first(value):
 def _uniform_calibration(positions: np.ndarray, flip: bool) -> tuple[float, float] | None:
     """``(scale, offset)`` of evenly spaced positions, or None when they are not."""
     positions = np.asarray(positions, dtype=float)
-    if flip:
-        positions = positions[::-1]
-    if positions.size < 2:
-        return None
-    steps = np.diff(positions)
-    if not np.allclose(steps, steps[0], rtol=1e-3, atol=1e-9 * max(1.0, abs(steps[0]))):
-        return None
-    return float((positions[-1] - positions[0]) / (positions.size - 1)), float(positions[0])
+    return even_spacing(positions[::-1] if flip else positions, rtol=1e-3)
 
 
 def _pollux_metadata(handle):
@@ -167,7 +161,7 @@ def _read_pollux(handle) -> tuple[np.ndarray, Metadata]:
     return np.asarray(counts[()])[::-1], metadata
 
 
-def load(path, *, regrid=False, bcn: bool = False, **kwargs) -> STXMImage:
+def load(path, *, regrid=False, bcn: bool = False) -> STXMImage:
     """Read a PolLux NXstxm file (see :class:`STXMImage` for orientation and metadata).
 
     Parameters
@@ -186,8 +180,7 @@ def load(path, *, regrid=False, bcn: bool = False, **kwargs) -> STXMImage:
         saved = handle.get("entry1")
         if saved is not None and _PAYLOAD_ATTR in saved.attrs:
             data = np.asarray(saved["counter0/data"][()])[::-1]
-            data, metadata, mask = decode_payload(str(saved.attrs[_PAYLOAD_ATTR]), data)
-            return STXMImage(data, metadata=metadata, mask=np.ma.nomask if mask is None else mask)
+            return payload_document(str(saved.attrs[_PAYLOAD_ATTR]), data, STXMImage)
         image, metadata = _read_pollux(handle)
     document = STXMImage(image, metadata=metadata)
     if regrid:

@@ -28,7 +28,7 @@ from ..errors import FormatMismatch
 from ..imagefile import ImageFile
 from ..metadata import Metadata
 from . import atomic_path
-from ._payload import decode_payload, encode_payload, is_payload, stoner_dtype, stoner_metadata
+from ._payload import encode_payload, is_payload, payload_document, stoner_dtype, stoner_metadata
 from ._text import normalise_units
 
 # Tags describing the file layout, not the image: not copied into metadata.
@@ -319,7 +319,7 @@ def foreign_metadata(tif, page) -> tuple[Metadata, bool]:
     return metadata, frames is not None
 
 
-def load(path, **kwargs) -> ImageFile:
+def load(path) -> ImageFile:
     """Read a TIFF file (the first series of pages)."""
     import tifffile
 
@@ -330,8 +330,7 @@ def load(path, **kwargs) -> ImageFile:
             description = page.description or ""
             if is_payload(description):
                 data = np.concatenate([p.asarray()[None] for p in tif.pages]) if len(tif.pages) > 1 else page.asarray()
-                data, metadata, mask = decode_payload(description, data)
-                return ImageFile(data, mask=mask if mask is not None else np.ma.nomask, metadata=metadata)
+                return payload_document(description, data)
             data = tif.series[0].asarray() if tif.series else page.asarray()
             metadata, from_stoner = foreign_metadata(tif, page)
             if from_stoner:

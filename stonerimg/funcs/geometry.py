@@ -46,7 +46,10 @@ def _coordinate(value, size: int, default: int, which: str) -> int:
     else:
         raise ValueError(f"box: {which}={value!r}; a float must be a fraction in [0, 1] or a pixel > 1")
     if not 0 <= position <= size:
-        raise ValueError(f"box: {which}={value!r} lies outside the image (0..{size})")
+        raise ValueError(
+            f"box: {which}={value!r} lies outside the image (0..{size}); a box partly outside the image is an "
+            f"error, not clipped -- give limits inside it (e.g. {which}=None for the edge)"
+        )
     return position
 
 
@@ -75,7 +78,11 @@ def parse_box(image: ImageArray, box=None) -> tuple[int, int, int, int]:
     Raises
     ------
     ValueError
-        If the box is empty, reversed or outside the image.
+        If the box is empty, reversed, or reaches outside the image.  A box
+        partly outside is not clipped to the image (as NumPy slicing and the
+        Stoner package would): a limit beyond the edge usually means coordinates
+        of another image or a typo, and a silently smaller region would give a
+        result that is almost right.  Use ``None`` for "up to the edge".
     TypeError
         If the box is of a form not listed above.
 
@@ -118,17 +125,20 @@ def box_to_slices(image: ImageArray, box=None) -> tuple[slice, slice]:
 
 
 @image_function
-def crop(image: ImageArray, *box, copy: bool = False) -> ImageArray:
+def crop(image: ImageArray, *args, box=None, copy: bool = False) -> ImageArray:
     """Crop the image to a box.
 
     Parameters
     ----------
     image : ImageArray
         The image (a stack ``(n, y, x)`` is cropped in its last two axes).
-    *box
+    *args
         The box in any form :func:`parse_box` accepts, given as one argument
         (``crop((10, 90, 0, None))``, ``crop(10)``, ``crop("roi")``) or as four
         (``crop(10, 90, 0, None)``).
+    box : optional
+        The box as a keyword (``crop(box=(10, 90, 0, None))``, as Stoner code
+        writes it), instead of ``*args``.
     copy : bool, default False
         Return a copy instead of a view that shares memory with ``image``.
 
@@ -145,15 +155,30 @@ def crop(image: ImageArray, *box, copy: bool = False) -> ImageArray:
     >>> im.crop(1, 3, None, None).tolist()
     [[1, 2], [5, 6], [9, 10]]
     """
-    if len(box) == 1:
-        box = box[0]
-    elif len(box) not in (0, 4):
-        raise TypeError(f"crop takes one box or 4 coordinates, not {len(box)} arguments")
+    if box is not None:
+        if args:
+            raise TypeError("crop: give the box either as arguments or as box=, not both")
+    elif len(args) == 1:
+        box = args[0]
+    elif len(args) == 4:
+        box = args
+    elif args:
+        raise TypeError(f"crop takes one box or 4 coordinates, not {len(args)} arguments")
     xmin, xmax, ymin, ymax = parse_box(image, box)
     result = image[..., ymin:ymax, xmin:xmax]
     if copy:
         result = result.copy()
-    md = result._peek_metadata()  # read without copying; the copy is made only if a calibration moves
+    md = result._peek_metadata()  # read without copying; the copy is made only if something moves
+    band = md.get("annotation.band")  # rows an instrument burnt its annotation into (Kerr images)
+    if band is not None:
+        try:
+            first, stop = max(int(band[0]), ymin) - ymin, min(int(band[1]), ymax) - ymin
+        except (TypeError, ValueError, IndexError):
+            first = stop = 0
+        if first < stop:
+            result._metadata["annotation.band"] = (first, stop)
+        else:
+            del result._metadata["annotation.band"]
     for axis, start in (("x", xmin), ("y", ymin)):
         if start and f"calibration.{axis}.scale" in md:
             offset = float(md.get(f"calibration.{axis}.offset", 0.0)) + start * float(md[f"calibration.{axis}.scale"])

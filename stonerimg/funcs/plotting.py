@@ -86,11 +86,14 @@ def _add_scalebar(ax, image: ImageArray, scalebar):
         length = float(scalebar)
     else:
         raise ValueError(f"scalebar: must be True, False or a positive length in {cal_x.units}, not {scalebar!r}")
+    # never over an instrument's annotation band at the bottom (a Kerr image before crop_text)
+    band = image.metadata.get("annotation.band")
+    at_bottom = band is not None and len(band) == 2 and int(band[1]) >= image.shape[-2]
     bar = AnchoredSizeBar(
         ax.transData,
         length,
         f"{length:g} {cal_x.units}",
-        "lower right",
+        "upper right" if at_bottom else "lower right",
         pad=0.5,
         sep=4,
         color="white",

@@ -119,6 +119,8 @@ def _pixel(value, cal: AxisCalibration, name: str, no_scale: bool) -> float:
 
 
 def _point(point, calibration, name: str, no_scale: bool) -> tuple[float, float]:
+    if isinstance(point, (numbers.Real, np.number)) and not isinstance(point, (bool, np.bool_)):
+        point = (point, point)  # a single number is the point (v, v), as the Stoner package reads it
     if isinstance(point, (str, bytes)) or not hasattr(point, "__len__") or len(point) != 2:
         raise TypeError(f"{name} must be an (x, y) pair, not {point!r}")
     return (
@@ -221,7 +223,8 @@ def profile_line(
           ``10.0`` means 10 µm on a 0.5 µm/pixel image, i.e. pixel 20.
 
         The two coordinates of a point are read separately, so ``(10, 2.5)``
-        is column 10 at a physical height of 2.5.  On an uncalibrated image
+        is column 10 at a physical height of 2.5.  A single number ``v`` is the
+        point ``(v, v)`` on the diagonal, as the Stoner package reads it.  On an uncalibrated image
         (scale 1, offset 0) floats are simply sub-pixel positions.  By default
         the line is the horizontal line through the image centre, from
         ``(0, cy)`` to ``(width - 1, cy)`` with ``cy = (height - 1) / 2`` (for an

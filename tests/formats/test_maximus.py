@@ -456,7 +456,6 @@ def test_index_selects_one_image(scan_dir):
         ({"channel": "PMT"}, "no channel named 'PMT'"),
         ({"channel": 1}, "1 channel"),
         ({"region": 1}, "out of range"),
-        ({"bogus": 1}, "bogus"),
     ],
 )
 def test_bad_options_are_reported(scan_dir, kwargs, fragment):
@@ -464,6 +463,14 @@ def test_bad_options_are_reported(scan_dir, kwargs, fragment):
         stonerimg.load(scan_dir / f"{SCAN}.hdr", **kwargs)
     assert fragment in str(info.value)
     assert f"{SCAN}.hdr" in str(info.value)
+
+
+def test_unknown_option_is_a_type_error_naming_the_format_and_its_options(scan_dir):
+    with pytest.raises(TypeError) as info:
+        stonerimg.load(scan_dir / f"{SCAN}.hdr", chanel=0)
+    message = str(info.value)
+    assert "'chanel'" in message and "'maximus'" in message and f"{SCAN}.hdr" in message
+    assert "index, energy_index, region, channel" in message and "did you mean 'chanel' -> 'channel'" in message
 
 
 def test_load_one_xim_with_its_header(scan_dir):

@@ -185,8 +185,10 @@ def test_index_and_reader_options(dm_dir):
     assert_same_pixels(read_directly(path)["data"], stonerimg.load(path, fmt="digitalmicrograph", order="C").data)
     with pytest.raises(FormatError, match="index: the file holds 1 signal"):
         stonerimg.load(path, fmt="digitalmicrograph", index=1)
-    with pytest.raises(FormatError, match="unexpected option.*'colour'"):
+    with pytest.raises(TypeError, match="unknown option 'colour' for format 'digitalmicrograph'; it accepts index, "):
         stonerimg.load(path, fmt="digitalmicrograph", colour="red")
+    with pytest.raises(TypeError, match="did you mean 'ordr' -> 'order'"):
+        stonerimg.load(path, fmt="digitalmicrograph", ordr="C")
     with pytest.raises(FormatError, match="lazy: not supported"):
         stonerimg.load(path, fmt="digitalmicrograph", lazy=True)
     with pytest.raises(TypeError, match="index: must be an integer"):

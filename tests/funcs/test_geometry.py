@@ -343,3 +343,26 @@ def test_crop_keeps_dtype():
     for dtype in (np.uint8, np.int16, np.float32, bool):
         arr = np.ones((20, 100), dtype=dtype)
         assert ImageArray(arr).crop(5).dtype == np.dtype(dtype)
+
+
+# ------------------------------------------------------- issue 13: crop(box=...), boxes outside
+def test_crop_box_keyword_is_the_positional_box():
+    image = ImageArray(np.arange(48).reshape(6, 8))
+    np.testing.assert_array_equal(image.crop(box=(1, 5, 2, None)), np.arange(48).reshape(6, 8)[2:, 1:5])
+    np.testing.assert_array_equal(image.crop(box=2), image.crop(2))
+    doc = stonerimg.ImageFile(np.arange(48).reshape(6, 8))
+    assert doc.crop(box=(0, 4, 0, 3)).shape == (3, 4)
+    with pytest.raises(TypeError, match="not both"):
+        image.crop(1, box=2)
+
+
+@pytest.mark.parametrize("box", [(0, 9, 0, 6), (-9, None, None, None), (None, None, 0, 7), (0.5, 10.0, None, None)])
+def test_a_box_partly_outside_is_an_error_in_every_box_parameter(box):
+    image = ImageArray(np.random.default_rng(0).random((6, 8)))
+    for call in (
+        lambda: image.crop(box),
+        lambda: image.level_image(box=box),
+        lambda: image.normalise(sample=box),
+    ):
+        with pytest.raises(ValueError, match="outside the image"):
+            call()

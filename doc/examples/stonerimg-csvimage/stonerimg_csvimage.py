@@ -41,16 +41,17 @@ SIGNATURE = b"# csvimage "
 _KINDS = "biuf"
 
 
-def load(path, **kwargs) -> ImageFile:
+def load(path) -> ImageFile:
     """Read a csvimage file.
+
+    csvimage has no loader options, so ``load`` takes none: the registry checks
+    the options a user passes against this signature, and one it does not name is
+    a TypeError naming the format and what it accepts.
 
     Parameters
     ----------
     path : pathlib.Path
         The file (opened read-only).
-    **kwargs
-        Ignored: csvimage has no loader options (an ``ImageFolder`` passes its
-        options to every file's loader).
 
     Returns
     -------
