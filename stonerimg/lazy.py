@@ -1470,7 +1470,7 @@ def open_npy(path, mode: str = "r", **kwargs):
 
     from .formats.npy import _check_header, sidecar
 
-    _check_header(path)
+    _check_header(path, in_memory=False)
     with builtins.open(path, "rb") as handle:
         try:
             version = npy_format.read_magic(handle)
@@ -1550,7 +1550,7 @@ def open_tiff(path, mode: str = "r", **kwargs):
     except tifffile.TiffFileError as err:
         raise FormatMismatch(f"not a readable TIFF file: {err}") from err
     with tif:
-        _check_size(tif, os.path.getsize(path))
+        _check_size(tif, os.path.getsize(path), in_memory=False)
         series = tif.series[0]
         page = tif.pages.first
         if series.dtype is None or series.dtype.kind not in "biufc":
@@ -1619,6 +1619,7 @@ def open_nexus(path, mode: str = "r", *, signal=None, **kwargs):
 
     from .formats import nexus
     from .formats._hdf5 import open_hdf5
+    from .formats._limits import check_dataset
 
     mode = _check_mode(mode)
     with open_hdf5(path) as root:
@@ -1628,6 +1629,7 @@ def open_nexus(path, mode: str = "r", *, signal=None, **kwargs):
                 f"its signal {dataset.name} has shape {dataset.shape}: open() gives 2-D images and 3-D stacks; "
                 "load() it instead"
             )
+        check_dataset(path, dataset, in_memory=False)
         metadata = nexus._file_metadata(h5py, root, nexus._entry_of(h5py, root, dataset))
         metadata["hdf5.signal"] = dataset.name
         if group is not None:
@@ -1656,6 +1658,7 @@ def open_stxm(path, mode: str = "r", **kwargs):
     """
     from .formats import stxm
     from .formats._hdf5 import open_hdf5
+    from .formats._limits import check_dataset
 
     mode = _check_mode(mode)
     if kwargs.get("regrid") or kwargs.get("bcn"):
@@ -1675,6 +1678,7 @@ def open_stxm(path, mode: str = "r", **kwargs):
                     f"({shape} {dtype}): load() it instead"
                 )
             mask = unpack_mask(bits, shape)
+            check_dataset(path, dataset, in_memory=False)
         else:
             dataset, metadata = stxm._pollux_metadata(root)
         backend = _hdf5_backend(path, dataset, "r", flip=True)

@@ -334,7 +334,10 @@ def _first_that_works(formats, call: Callable, attempts: list, path: Path):
         except FormatMismatch as err:
             attempts.append((candidate.name, str(err) or "not this format"))
             continue
-        except (MemoryError, PermissionError, FileNotFoundError, FormatError):
+        except FormatError as err:  # refused outright: no other format may read what this one refused
+            attempts.append((candidate.name, "refused it, as said above"))
+            raise FormatError(path, attempts, reason=err.reason or str(err)) from None
+        except (MemoryError, PermissionError, FileNotFoundError):
             raise
         except Exception as err:
             attempts.append((candidate.name, f"{type(err).__name__}: {err}"))

@@ -38,6 +38,7 @@ from ..errors import FormatMismatch
 from ..imagefile import ImageFile
 from ..metadata import Metadata
 from ._hdf5 import open_hdf5
+from ._limits import check_dataset
 from ._text import decode_text, normalise_units
 
 __all__ = ["decode_text", "hdf5_metadata", "load", "normalise_units"]
@@ -46,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 #: Datasets with more elements than this are left out of the metadata.
 MAX_METADATA_SIZE = 100_000
+#: Datasets taking more bytes than this (e.g. 100 000 strings of 64 KiB) are left out of the metadata.
+MAX_METADATA_BYTES = 16 << 20
 #: Datasets (and attributes) with more dimensions than this are left out of the metadata.
 MAX_METADATA_NDIM = 1
 #: Objects :func:`hdf5_metadata` visits at most (a guard against pathological link graphs).
@@ -110,6 +113,8 @@ def _dataset_value(dataset):
         return _SKIP
     size = int(np.prod(shape, dtype=np.int64))
     if size != 1 and (len(shape) > MAX_METADATA_NDIM or size > MAX_METADATA_SIZE):
+        return _SKIP
+    if size * dataset.dtype.itemsize > MAX_METADATA_BYTES:
         return _SKIP
     try:
         value = dataset[()]
@@ -402,6 +407,8 @@ def _calibrate(h5py, group, signal, metadata: Metadata) -> None:
         obj = _member(h5py, group, name, external=True) if name else None
         if not isinstance(obj, h5py.Dataset) or obj.shape is None or obj.dtype.kind not in "iuf":
             continue
+        if obj.size > signal.shape[dim] + 1:  # not an axis of this signal (and perhaps huge)
+            continue
         try:
             values = np.asarray(obj[()])
         except Exception as err:
@@ -482,6 +489,7 @@ def _find(h5py, root):
 
 def _read(h5py, root, signal):
     dataset, group = _find(h5py, root) if signal is None else _explicit(h5py, root, signal)
+    check_dataset(root.filename, dataset)
     data = np.asarray(dataset[()])
     metadata = _file_metadata(h5py, root, _entry_of(h5py, root, dataset))
     metadata["hdf5.signal"] = dataset.name

@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import FormatMismatch
 from ..imagefile import ImageFile
 from . import atomic_path
+from ._limits import check_declared
 from ._payload import decode_payload, encode_payload
 
 
@@ -34,8 +35,8 @@ def save(image, path, **kwargs) -> None:
         temp_json.write_text(encode_payload(image), encoding="ascii")
 
 
-def _check_header(path) -> None:
-    """Decline a file whose header describes more data than the file holds (before allocating it)."""
+def _check_header(path, *, in_memory: bool = True) -> None:
+    """Refuse a file whose header describes more data than the file holds or the limit allows (before allocating it)."""
     from numpy.lib import format as npy_format
 
     with open(path, "rb") as handle:
@@ -50,10 +51,8 @@ def _check_header(path) -> None:
             raise FormatMismatch(f"a damaged .npy header: {err}") from err
         size = Path(path).stat().st_size - handle.tell()
     expected = int(np.prod(shape, dtype=object)) * dtype.itemsize
-    if not dtype.hasobject and expected > size:
-        raise FormatMismatch(
-            f"truncated or damaged: its header describes {expected} bytes of {shape} {dtype}, the file holds {size}"
-        )
+    if not dtype.hasobject:
+        check_declared(path, expected, what=f"its header ({shape} {dtype})", stored=size, in_memory=in_memory)
 
 
 def load(path, **kwargs) -> ImageFile:
