@@ -335,8 +335,8 @@ def _first_that_works(formats, call: Callable, attempts: list, path: Path):
             attempts.append((candidate.name, str(err) or "not this format"))
             continue
         except FormatError as err:  # refused outright: no other format may read what this one refused
-            attempts.append((candidate.name, "refused it, as said above"))
-            raise FormatError(path, attempts, reason=err.reason or str(err)) from None
+            attempts.append((candidate.name, err.reason or str(err)))
+            raise FormatError(path, attempts, reason=f"refused by the {candidate.name} reader") from None
         except (MemoryError, PermissionError, FileNotFoundError):
             raise
         except Exception as err:

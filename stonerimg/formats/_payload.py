@@ -127,10 +127,23 @@ def stoner_dtype(metadata: Metadata, data: np.ndarray) -> np.ndarray:
     return data.astype(dtype) if data.dtype != dtype else data
 
 
+#: Characters of typed text one file may have parsed into values; beyond it values stay strings.
+MAX_TYPED_TEXT = 1_000_000
+
+
 def typed_text_metadata(items) -> Metadata:
-    """Metadata from ``(key, text)`` pairs whose keys may carry ``{Type}`` hints (PNG text chunks)."""
+    """Metadata from ``(key, text)`` pairs whose keys may carry ``{Type}`` hints (PNG text chunks).
+
+    At most :data:`MAX_TYPED_TEXT` characters of one file are parsed (about a
+    second of work); the values beyond are kept as the text they are.
+    """
     metadata = Metadata()
+    budget = MAX_TYPED_TEXT
     for key, text in items:
         name, type_name = split_typed_key(str(key))
-        metadata[name] = parse_typed_value(str(text), type_name)
+        text = str(text)
+        if type_name is not None and len(text) > budget:
+            type_name = None
+        budget -= len(text) if type_name is not None else 0
+        metadata[name] = parse_typed_value(text, type_name)
     return metadata

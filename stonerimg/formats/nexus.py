@@ -179,8 +179,12 @@ def _put_attributes(obj, key: str, separator: str, metadata: Metadata, members=(
         metadata[joined] = value
 
 
-def _collect(h5py, group, start: str, metadata: Metadata, ancestors: set, budget: list) -> None:
-    """Add every dataset and attribute below ``group`` (keys starting ``start``) to ``metadata``."""
+def _collect(h5py, group, start: str, metadata: Metadata, visited: set, budget: list) -> None:
+    """Add every dataset and attribute below ``group`` (keys starting ``start``) to ``metadata``.
+
+    Each group is walked once, by address (``visited``), under the first path that
+    reaches it: groups linked twice to the next would otherwise give 2**depth paths.
+    """
     for name in _member_names(group):
         if budget[0] <= 0:
             return
@@ -196,10 +200,11 @@ def _collect(h5py, group, start: str, metadata: Metadata, ancestors: set, budget
             _put_attributes(obj, key, "@", metadata)
         elif isinstance(obj, h5py.Group):
             identity = obj.id
-            if identity in ancestors:  # a link back up the tree
+            if identity in visited:  # a link back up the tree, or a second path to a group already walked
                 continue
+            visited.add(identity)
             _put_attributes(obj, key, ".", metadata, set(_member_names(obj)))
-            _collect(h5py, obj, f"{key}.", metadata, ancestors | {identity}, budget)
+            _collect(h5py, obj, f"{key}.", metadata, visited, budget)
 
 
 def hdf5_metadata(group, prefix="") -> Metadata:
@@ -209,7 +214,8 @@ def hdf5_metadata(group, prefix="") -> Metadata:
     ----------
     group : h5py.Group or h5py.File
         The group to read, recursively.  Soft and hard links are followed; external
-        links, dangling links and links back up the tree are skipped.
+        links, dangling links and links back up the tree are skipped; a group reached by
+        several paths is walked once, under the first.
     prefix : str, optional
         A key prefix for every item (``"raw"`` gives ``raw.collection...``; a ``.``
         is added if it does not end with one).

@@ -182,3 +182,31 @@ def npy_zlib_bomb(folder: Path, inflated: int = 1 << 30) -> Path:
     text = text[:start] + base64.b64encode(payload).decode("ascii") + text[end:]
     (folder / "bomb.npy.json").write_text(text, encoding="ascii")
     return path
+
+
+def maximus_repeated_names(folder: Path, repeats: int = 100_000) -> str:
+    """The text of a MAXYMUS header that repeats one name ``repeats`` times (renaming used to be quadratic)."""
+    return "Item = 1;\n" * repeats
+
+
+def png_long_literals(folder: Path, count: int = 40, size: int = 900_000) -> Path:
+    """A small PNG of ``count`` compressed typed text chunks, each a literal of ``size`` characters."""
+    from PIL import Image, PngImagePlugin
+
+    path = folder / "literals.png"
+    info = PngImagePlugin.PngInfo()
+    literal = "[" + ",".join(["1.5"] * (size // 4)) + "]"
+    for i in range(count):
+        info.add_itxt(f"value{i}{{Cluster (1)}}", literal, zip=True)
+    Image.fromarray(np.ones((4, 4), np.uint8)).save(path, pnginfo=info)
+    return path
+
+
+def dm_damaged(folder: Path) -> Path:
+    """A DM3 file cut after its header: the native reader sees it is damaged in milliseconds."""
+    from .dm_writer import write_dm
+
+    path = write_dm(folder / "good.dm3", np.arange(20, dtype=np.int16).reshape(4, 5))
+    cut = folder / "cut.dm3"
+    cut.write_bytes(path.read_bytes()[:40])
+    return cut
