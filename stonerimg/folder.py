@@ -22,6 +22,7 @@ Changes live in memory until saved
 
 from __future__ import annotations
 
+import contextlib
 import copy as _copy
 import dataclasses
 import errno
@@ -31,7 +32,9 @@ import numbers
 import operator
 import os
 import re
+import signal
 import sys
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -143,21 +146,63 @@ def _check_timeout(timeout) -> float | None:
     return float(timeout)
 
 
-def _outcomes(task: Callable, items: list, *, workers: int, timeout: float | None, client) -> Iterator:
-    """Run ``task`` on every item here, in worker processes or on dask; yield Outcomes as they finish."""
+def _outcomes(
+    task: Callable, items: list, *, workers: int, timeout: float | None, client, supervise: bool = False
+) -> Iterator:
+    """Run ``task`` on every item here, in worker processes or on dask; yield Outcomes as they finish.
+
+    With ``workers=0`` the items run here, each under ``timeout`` (see
+    :func:`_deadline`); with ``supervise`` and a ``timeout`` they run instead in
+    one supervised worker process, so that even a hang inside C code costs its
+    own item only.
+    """
     from ._workers import Outcome, WorkerPool
 
     if client is not None:
         yield from _dask_outcomes(client, task, items, timeout)
-    elif workers == 0:
+    elif workers == 0 and not (supervise and timeout is not None and items):
         for index, item in enumerate(items):
             try:
-                yield Outcome(index, value=task(item))
+                with _deadline(timeout):
+                    value = task(item)
             except Exception as err:
                 yield Outcome(index, error=err)
+            else:
+                yield Outcome(index, value=value)
     else:
-        with WorkerPool(task, min(workers, max(1, len(items))), initializer=_warm_up) as pool:
+        with WorkerPool(task, min(max(workers, 1), max(1, len(items))), initializer=_warm_up) as pool:
             yield from pool.run(items, timeout=timeout, ordered=False)
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float | None):
+    """Raise :class:`~stonerimg._workers.TaskTimeoutError` in this thread when ``seconds`` pass.
+
+    Uses ``SIGALRM``, so it works in the main thread on POSIX and when nothing
+    else uses that signal (otherwise there is no deadline); it interrupts Python
+    code, not a call stuck inside a C library (a supervised worker handles those).
+    """
+    usable = (
+        seconds is not None
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN, None)
+    )
+    if not usable:
+        yield
+        return
+    from ._workers import TaskTimeoutError
+
+    def expire(signum, frame):
+        raise TaskTimeoutError(f"timed out after {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _warm_up() -> None:
@@ -448,7 +493,9 @@ def _convert_jobs(
     task = _ConvertTask(saver, fmt, steps, dict(load_kwargs or {}), overwrite)
     results: dict[int, tuple[bool, str] | BaseException] = {}
     bar = _progress_bar(len(todo), progress, "converting")
-    outcomes = _outcomes(task, [(str(s), str(t)) for s, t in todo], workers=workers, timeout=timeout, client=client)
+    outcomes = _outcomes(
+        task, [(str(s), str(t)) for s, t in todo], workers=workers, timeout=timeout, client=client, supervise=True
+    )
     try:
         for outcome in outcomes:
             results[outcome.index] = outcome.value if outcome.ok else outcome.error
@@ -1153,7 +1200,7 @@ class ImageFolder:
         workers: int = 0,
         errors: str = "raise",
         progress: bool | None = None,
-        timeout: float | None = None,
+        timeout: float | None = 60.0,
         client=None,
     ) -> list:
         """Run ``func(document)`` over the files and return the results in file order.
@@ -1176,11 +1223,14 @@ class ImageFolder:
         progress : bool, optional
             Show a tqdm progress bar; by default shown for more than
             :data:`PROGRESS_THRESHOLD` files when stderr is a terminal.
-        timeout : float, optional
-            Seconds one file may take in a worker process; a file that takes
-            longer fails with ``TaskTimeoutError`` and its worker is replaced.  Not
-            enforced with ``workers=0``.  With ``client``: seconds without any
-            file finishing before the unfinished ones are cancelled.
+        timeout : float or None, default 60
+            Seconds one file may take; a file that takes longer fails with
+            ``TaskTimeoutError`` (naming it).  In a worker process the worker is
+            replaced; with ``workers=0`` the file's Python code is interrupted
+            (``SIGALRM``: in the main thread, when nothing else uses that signal;
+            a call stuck inside a C library needs ``workers >= 1``).  ``None``:
+            no limit.  With ``client``: seconds without any file finishing before
+            the unfinished ones are cancelled.
         client : dask.distributed.Client, optional
             Run every file as a dask task on this cluster instead (the workers
             load the files, so they must see the same paths).
@@ -1252,14 +1302,16 @@ class ImageFolder:
         fmt : {"tiff", "png", "npy", "hdf5"} or a registered format that saves
             ``"hdf5"`` writes NXstxm files and is for STXM images only.
         workers : int, default 0
-            ``0`` converts here.  ``N >= 1`` converts each file in one of ``N``
-            worker processes, so a file that makes a library hang or crash costs
-            that file only (reported ``"timed out after X s"`` or
-            ``"worker crashed (signal N)"``), not the batch.
+            ``N >= 1`` converts each file in one of ``N`` worker processes, so a
+            file that makes a library hang or crash costs that file only (reported
+            ``"timed out after X s"`` or ``"worker crashed (signal N)"``), not the
+            batch.  ``0`` converts in one such supervised worker when there is a
+            ``timeout`` (the default), else in this process.
         overwrite : bool, default False
             Replace existing outputs; otherwise their inputs are skipped.
         timeout : float or None, default 60
-            Seconds one file may take in a worker (see :meth:`map` for ``client``).
+            Seconds one file may take (see :meth:`map` for ``client``); ``None``
+            with ``workers=0`` converts in this process with no deadline.
         process : list of (name, args, kwargs), optional
             Registered image functions applied, in order, before saving, e.g.
             ``[("crop", (10,), {}), ("asfloat", (), {})]`` (a bare name is allowed).
