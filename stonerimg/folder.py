@@ -580,6 +580,7 @@ def convert_files(
         if source.is_dir():
             folder = ImageFolder(source, _readable_patterns(), recursive=recursive)
             jobs += [(path, PurePosixPath(name)) for path, name in zip(folder.files, folder.names, strict=True)]
+            missing += folder.unreadable
         elif source.is_file():
             jobs.append((source, PurePosixPath(source.name)))
         else:
@@ -750,6 +751,25 @@ class _Each:
 
 
 # -------------------------------------------------------------------- folder
+def _not_a_file(path: Path) -> str | None:
+    """Say why a name a pattern matched is not a file to read (None for a folder, which is not a file either)."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "a loop of symbolic links"
+        return "a symbolic link to nothing" if path.is_symlink() else f"cannot be read: {err.strerror}"
+    if stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a FIFO, not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not a regular file"
+    return "a device, not a regular file"
+
+
 class ImageFolder:
     """The image files of a directory, loaded lazily.
 
@@ -770,6 +790,14 @@ class ImageFolder:
     **load_kwargs
         Passed to :func:`stonerimg.load` for every file (e.g. ``fmt="kerr"``,
         ``regrid=True``).
+
+    Attributes
+    ----------
+    unreadable : list of (pathlib.Path, str)
+        Names the patterns matched that are not files to read - FIFOs, sockets,
+        devices, loops of symbolic links, links to nothing - with the reason.
+        They are never opened (a FIFO would block); each is logged as a warning
+        and reported as failed by :meth:`convert`.
 
     Raises
     ------
@@ -818,13 +846,21 @@ class ImageFolder:
             raise TypeError(f"pattern: expected a glob pattern or a list of them, not {pattern!r}")
         patterns = [os.fspath(p) for p in patterns]
         found: dict[str, Path] = {}
+        unreadable: dict[str, tuple[Path, str]] = {}
         for pat in patterns:
             for path in root.rglob(pat) if recursive else root.glob(pat):
                 relative = path.relative_to(root)
-                if path.is_file() and not any(part.startswith(".") for part in relative.parts):
+                if any(part.startswith(".") for part in relative.parts):
+                    continue
+                if path.is_file():
                     found.setdefault(relative.as_posix(), path)
+                elif (why := _not_a_file(path)) is not None:
+                    unreadable.setdefault(relative.as_posix(), (path, why))
         names = sorted(found, key=natural_key)
         self._setup(root, patterns, bool(recursive), [found[n] for n in names], names, cache_size, load_kwargs)
+        self.unreadable = [unreadable[n] for n in sorted(unreadable, key=natural_key)]
+        for path, why in self.unreadable:
+            logger.warning("%s: not listed: %s", path, why)
 
     def _setup(self, root, patterns, recursive, paths, names, cache_size, load_kwargs) -> None:
         if isinstance(cache_size, bool) or not isinstance(cache_size, numbers.Integral) or cache_size < 0:
@@ -843,6 +879,7 @@ class ImageFolder:
         self._pinned: dict[int, ImageFile] = {}
         self._records: dict[int, _MetadataRecord] = {}
         self._load_kwargs = dict(load_kwargs)
+        self.unreadable: list[tuple[Path, str]] = []
 
     def _subset(self, indices: Iterable[int]) -> ImageFolder:
         """Make a new folder over some of these files, sharing nothing mutable (changed documents are cloned)."""
@@ -1347,7 +1384,7 @@ class ImageFolder:
                 "document(s) are not included (pass process= to apply functions while converting)"
             )
         jobs = [(path, PurePosixPath(name)) for path, name in zip(self._paths, self._names, strict=True)]
-        return _convert_jobs(
+        report = _convert_jobs(
             jobs,
             out_dir,
             fmt=fmt,
@@ -1359,6 +1396,9 @@ class ImageFolder:
             progress=progress,
             load_kwargs=self._load_kwargs,
         )
+        if self.unreadable:  # FIFOs, sockets, symbolic link loops matched by the pattern: reported, never opened
+            report = dataclasses.replace(report, failed=list(self.unreadable) + report.failed)
+        return report
 
     # ------------------------------------------------------------- statistics
     def _weights(self, weights) -> list[float] | None:

@@ -129,3 +129,28 @@ def test_workers_die_with_their_parent_after_kill_9(tmp_path):
         for pid in pids:
             if _state(pid) not in (None, "Z"):
                 os.kill(pid, 9)
+
+
+def test_fifos_and_symlink_loops_in_a_folder_are_reported(tmp_path, caplog):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    stonerimg.ImageArray(np.zeros((2, 2), np.uint8)).save(folder / "good.tif")
+    os.mkfifo(folder / "pipe.tif")
+    os.symlink(folder / "loop_b.tif", folder / "loop_a.tif")
+    os.symlink(folder / "loop_a.tif", folder / "loop_b.tif")
+    os.symlink(folder / "gone.tif", folder / "dangling.tif")
+    images = ImageFolder(folder)
+    assert images.names == ["good.tif"]
+    reasons = {path.name: why for path, why in images.unreadable}
+    assert reasons == {
+        "dangling.tif": "a symbolic link to nothing",
+        "loop_a.tif": "a loop of symbolic links",
+        "loop_b.tif": "a loop of symbolic links",
+        "pipe.tif": "a FIFO, not a regular file",
+    }
+    assert "pipe.tif" in caplog.text
+    report = images.convert(tmp_path / "out", progress=False)
+    assert {p.name for p, _ in report.failed} == set(reasons)
+    assert [p.name for p, _ in report.converted] == ["good.tif"]
+    report = convert_files([folder], tmp_path / "out2", progress=False)
+    assert {p.name for p, _ in report.failed} == set(reasons)
