@@ -438,17 +438,14 @@ class ConversionReport:
 
 def _remove_partial_outputs(target: Path) -> None:
     """Remove the temporary files a killed worker may have left beside ``target`` (see atomic_path)."""
-    for stray in target.parent.glob(f".{_glob_escape(target.name)}.*"):
+    from .formats import temp_files
+
+    for stray in temp_files(target):
         try:
             stray.unlink()
             logger.info("removed %s, left by a worker that did not finish", stray)
         except OSError:
             pass
-
-
-def _glob_escape(text: str) -> str:
-    """Escape the glob special characters of a file name."""
-    return re.sub(r"([*?\[])", r"[\1]", text)
 
 
 def _convert_jobs(

@@ -1250,9 +1250,9 @@ _move = os.replace  # a rename; tests replace it to act as if the target were on
 
 def _persist(image, filename, fmt) -> bool:
     """Move a scratch image's ``.npy`` file to ``filename`` (and write its sidecar); False if not applicable."""
-    from .formats import atomic_path
+    from .formats import atomic_path, file_mode
     from .formats._payload import encode_payload
-    from .formats.npy import sidecar
+    from .formats.npy import new_generation, sidecar
 
     backend = image.__dict__["_backend"]
     path = Path(os.fspath(filename))
@@ -1265,25 +1265,51 @@ def _persist(image, filename, fmt) -> bool:
     backend.flush()
     shape = backend.shape if isinstance(image, ImageStack) else backend.shape[1:]
     document = _Described(backend.dtype, shape, image.metadata)
-    with atomic_path(sidecar(path)) as temp_json:
-        temp_json.write_text(encode_payload(document), encoding="ascii")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(backend.path, 0o666 & ~umask)
+    generation = new_generation()
+    _mark_generation(backend.path, generation)
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
-        _move(backend.path, path)
-    except OSError as err:
-        if err.errno != errno.EXDEV:
-            raise
-        with atomic_path(path) as temp:
-            shutil.copyfile(backend.path, temp)
-        return True  # copied to another disk: the image stays on its scratch file
+        linked = os.stat(target).st_nlink > 1
+    except FileNotFoundError:
+        linked = False
+    # the pixels first, then the sidecar (the pair's commit), as every NPY save does
+    with atomic_path(sidecar(path)) as temp_json:
+        temp_json.write_text(encode_payload(document, generation=generation), encoding="ascii")
+        if not linked:
+            os.chmod(backend.path, file_mode(target))
+            try:
+                _move(backend.path, target)
+            except OSError as err:
+                if err.errno != errno.EXDEV:
+                    raise
+                linked = True
+        if linked:  # another disk, or a file with hard links to keep: copy
+            with atomic_path(path) as temp:
+                shutil.copyfile(backend.path, temp)
+    if linked:
+        return True  # the image stays on its scratch file
     backend._finalizer.detach()
     backend.path = str(path)
     backend.scratch = False
     if isinstance(image, DiskImage):
         image.filename = str(path)
     return True
+
+
+def _mark_generation(path, generation: str) -> None:
+    """End a scratch ``.npy`` file with the generation trailer (after the array: its mapping does not see it)."""
+    from numpy.lib import format as npy_format
+
+    from .formats.npy import trailer
+
+    with builtins.open(path, "r+b") as handle:
+        version = npy_format.read_magic(handle)
+        read_header = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+        shape, _, dtype = read_header(handle)
+        end = handle.tell() + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        handle.truncate(end)  # a trailer of an earlier save goes
+        handle.seek(end)
+        handle.write(trailer(generation))
 
 
 class _Described:
@@ -1468,7 +1494,7 @@ def open_npy(path, mode: str = "r", **kwargs):
     """Open a ``.npy`` file as a disk image (memmap; its ``.npy.json`` sidecar gives the metadata)."""
     from numpy.lib import format as npy_format
 
-    from .formats.npy import _check_header, sidecar
+    from .formats.npy import _check_header, read_sidecar, sidecar
 
     _check_header(path, in_memory=False)
     with builtins.open(path, "rb") as handle:
@@ -1485,12 +1511,12 @@ def open_npy(path, mode: str = "r", **kwargs):
     if fortran and len(shape) > 1 and int(np.prod(shape[1:])) > 1 and shape[0] > 1:
         raise FormatMismatch("it is stored in Fortran order: cannot be opened lazily, load() it instead")
     metadata, mask = Metadata(), None
-    side = sidecar(path)
-    if side.is_file():
+    text = read_sidecar(path)
+    if text is not None:
         try:
-            p_dtype, p_shape, metadata, bits, _doc = read_payload(side.read_text(encoding="ascii"))
+            p_dtype, p_shape, metadata, bits, _doc = read_payload(text)
         except (ValueError, KeyError, TypeError) as err:
-            raise FormatMismatch(f"its sidecar {side.name} is malformed: {err}") from err
+            raise FormatMismatch(f"its sidecar {sidecar(path).name} is malformed: {err}") from err
         shape = _image_shape(path, _check_payload_fits(path, p_dtype, p_shape, dtype, shape))
         mask = unpack_mask(bits, shape)
     backend = _RawBackend(path, offset, dtype, shape if len(shape) == 3 else (1, *shape), _check_mode(mode))

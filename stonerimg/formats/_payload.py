@@ -24,13 +24,14 @@ PAYLOAD_VERSION = 1
 PAYLOAD_KEY = "stonerimg"
 
 
-def encode_payload(image) -> str:
-    """Encode the JSON document for ``image`` (its metadata, dtype, shape and mask)."""
+def encode_payload(image, **extra) -> str:
+    """Encode the JSON document for ``image`` (its metadata, dtype, shape and mask, and any ``extra`` items)."""
     doc = {
         PAYLOAD_KEY: PAYLOAD_VERSION,
         "dtype": image.dtype.str,
         "shape": list(image.shape),
         "metadata": image.metadata.to_jsonable(),
+        **extra,
     }
     mask = np.ma.getmask(image)
     if mask is not np.ma.nomask and mask.any():
