@@ -97,8 +97,50 @@ def _remove_file(path: str) -> None:
 
 
 # ---------------------------------------------------------------- backends
+def _span(part) -> str:
+    if isinstance(part, slice):
+        start = "" if part.start is None else part.start
+        stop = "" if part.stop is None else part.stop
+        return f"{start}:{stop}" + ("" if part.step in (None, 1) else f":{part.step}")
+    return repr(part)
+
+
+def _reading(method, name: str):
+    """Wrap a backend's reading method so that whatever the library under it raises is a FormatError.
+
+    The error names the file and the region asked for: a damaged file that
+    opened lazily fails at its first pixel access with the same kind of error
+    ``stonerimg.load`` gives, never tifffile's or h5py's own.
+    """
+
+    def reading(self, *args):
+        try:
+            return method(self, *args)
+        except FormatError:
+            raise
+        except Exception as err:
+            if name == "read":
+                z, rows, cols = args
+                region = f"frame {z}, rows {_span(rows)}, columns {_span(cols)}"
+            elif name == "frames":
+                region = f"frames {args[0]}:{args[1]}"
+            else:
+                region = "all its pixels"
+            raise FormatError(
+                self.path, reason=f"reading {region} of the opened image failed: {type(err).__name__}: {err}"
+            ) from err
+
+    reading.__name__, reading.__doc__, reading.__wrapped__ = method.__name__, method.__doc__, method
+    return reading
+
+
 class _Backend:
-    """Pixels of an ``(n, y, x)`` array kept in a file, presented in the orientation ``load`` gives."""
+    """Pixels of an ``(n, y, x)`` array kept in a file, presented in the orientation ``load`` gives.
+
+    Every subclass's ``frames``, ``read`` and ``full`` are wrapped (:func:`_reading`)
+    so that a failure to read is a :class:`~stonerimg.FormatError` naming the file
+    and the region.
+    """
 
     shape: tuple[int, int, int]
     dtype: np.dtype
@@ -107,6 +149,12 @@ class _Backend:
     kind: str = ""
     scratch: bool = False
     _finalizer = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in ("frames", "read", "full"):
+            if name in cls.__dict__:
+                setattr(cls, name, _reading(cls.__dict__[name], name))
 
     @property
     def frame_bytes(self) -> int:
