@@ -35,9 +35,11 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import pickle
 import signal
 import sys
+import threading
 import time
 import traceback
 import weakref
@@ -146,8 +148,37 @@ def _portable(err: BaseException):
     return RuntimeError(f"{type(err).__name__}: {err}")
 
 
-def _worker_main(conn, func: Callable, initializer: Callable | None) -> None:
+def _die_with_parent(parent: int) -> None:
+    """End this worker when its parent process dies, even while it is busy (or stuck) in a task.
+
+    On Linux the kernel does it (``prctl(PR_SET_PDEATHSIG, SIGKILL)``); elsewhere a
+    daemon thread watches for the parent to change.  Either way a ``kill -9`` of
+    the parent leaves no worker behind.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
+            pass
+        else:
+            if os.getppid() != parent:  # the parent died before we asked
+                os._exit(1)
+            return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="stonerimg-parent-watch", daemon=True).start()
+
+
+def _worker_main(conn, func: Callable, initializer: Callable | None, parent: int | None = None) -> None:
     """Run tasks from ``conn`` until told to stop or the parent goes away."""
+    if parent is not None:
+        _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     if initializer is not None:
         initializer()
@@ -178,7 +209,9 @@ class _Worker:
 
     def __init__(self, context, func, initializer, name):
         parent_end, child_end = context.Pipe(duplex=True)
-        self.process = context.Process(target=_worker_main, args=(child_end, func, initializer), name=name, daemon=True)
+        self.process = context.Process(
+            target=_worker_main, args=(child_end, func, initializer, os.getpid()), name=name, daemon=True
+        )
         try:
             self.process.start()
         except (pickle.PicklingError, AttributeError, TypeError) as err:

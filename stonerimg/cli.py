@@ -254,8 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--to", default="tiff", help="output format: tiff, png, npy, hdf5 or any installed format that saves"
     )
     convert.add_argument("--recursive", action="store_true", help="also convert the sub-folders of folders")
-    convert.add_argument("--workers", type=int, default=0, help="worker processes (0: convert in this process)")
-    convert.add_argument("--timeout", type=float, default=60.0, help="seconds one file may take in a worker")
+    convert.add_argument(
+        "--workers", type=int, default=0, help="worker processes (0: one supervised worker, one file at a time)"
+    )
+    convert.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds one file may take; a file over it is reported (default 60)"
+    )
     convert.add_argument("--overwrite", action="store_true", help="replace existing output files")
     convert.add_argument(
         "--process", action="append", default=[], help='an image function to apply first, e.g. "crop(10)"'

@@ -22,6 +22,7 @@ Changes live in memory until saved
 
 from __future__ import annotations
 
+import contextlib
 import copy as _copy
 import dataclasses
 import errno
@@ -30,7 +31,9 @@ import numbers
 import operator
 import os
 import re
+import signal
 import sys
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -108,21 +111,63 @@ def _check_timeout(timeout) -> float | None:
     return float(timeout)
 
 
-def _outcomes(task: Callable, items: list, *, workers: int, timeout: float | None, client) -> Iterator:
-    """Run ``task`` on every item here, in worker processes or on dask; yield Outcomes as they finish."""
+def _outcomes(
+    task: Callable, items: list, *, workers: int, timeout: float | None, client, supervise: bool = False
+) -> Iterator:
+    """Run ``task`` on every item here, in worker processes or on dask; yield Outcomes as they finish.
+
+    With ``workers=0`` the items run here, each under ``timeout`` (see
+    :func:`_deadline`); with ``supervise`` and a ``timeout`` they run instead in
+    one supervised worker process, so that even a hang inside C code costs its
+    own item only.
+    """
     from ._workers import Outcome, WorkerPool
 
     if client is not None:
         yield from _dask_outcomes(client, task, items, timeout)
-    elif workers == 0:
+    elif workers == 0 and not (supervise and timeout is not None and items):
         for index, item in enumerate(items):
             try:
-                yield Outcome(index, value=task(item))
+                with _deadline(timeout):
+                    value = task(item)
             except Exception as err:
                 yield Outcome(index, error=err)
+            else:
+                yield Outcome(index, value=value)
     else:
-        with WorkerPool(task, min(workers, max(1, len(items))), initializer=_warm_up) as pool:
+        with WorkerPool(task, min(max(workers, 1), max(1, len(items))), initializer=_warm_up) as pool:
             yield from pool.run(items, timeout=timeout, ordered=False)
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float | None):
+    """Raise :class:`~stonerimg._workers.TaskTimeoutError` in this thread when ``seconds`` pass.
+
+    Uses ``SIGALRM``, so it works in the main thread on POSIX and when nothing
+    else uses that signal (otherwise there is no deadline); it interrupts Python
+    code, not a call stuck inside a C library (a supervised worker handles those).
+    """
+    usable = (
+        seconds is not None
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN, None)
+    )
+    if not usable:
+        yield
+        return
+    from ._workers import TaskTimeoutError
+
+    def expire(signum, frame):
+        raise TaskTimeoutError(f"timed out after {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _warm_up() -> None:
@@ -358,17 +403,14 @@ class ConversionReport:
 
 def _remove_partial_outputs(target: Path) -> None:
     """Remove the temporary files a killed worker may have left beside ``target`` (see atomic_path)."""
-    for stray in target.parent.glob(f".{_glob_escape(target.name)}.*"):
+    from .formats import temp_files
+
+    for stray in temp_files(target):
         try:
             stray.unlink()
             logger.info("removed %s, left by a worker that did not finish", stray)
         except OSError:
             pass
-
-
-def _glob_escape(text: str) -> str:
-    """Escape the glob special characters of a file name."""
-    return re.sub(r"([*?\[])", r"[\1]", text)
 
 
 def _convert_jobs(
@@ -413,7 +455,9 @@ def _convert_jobs(
     task = _ConvertTask(saver, fmt, steps, dict(load_kwargs or {}), overwrite)
     results: dict[int, tuple[bool, str] | BaseException] = {}
     bar = _progress_bar(len(todo), progress, "converting")
-    outcomes = _outcomes(task, [(str(s), str(t)) for s, t in todo], workers=workers, timeout=timeout, client=client)
+    outcomes = _outcomes(
+        task, [(str(s), str(t)) for s, t in todo], workers=workers, timeout=timeout, client=client, supervise=True
+    )
     try:
         for outcome in outcomes:
             results[outcome.index] = outcome.value if outcome.ok else outcome.error
@@ -498,6 +542,7 @@ def convert_files(
         if source.is_dir():
             folder = ImageFolder(source, _readable_patterns(), recursive=recursive)
             jobs += [(path, PurePosixPath(name)) for path, name in zip(folder.files, folder.names, strict=True)]
+            missing += folder.unreadable
         elif source.is_file():
             jobs.append((source, PurePosixPath(source.name)))
         else:
@@ -692,6 +737,25 @@ class _Each:
 
 
 # -------------------------------------------------------------------- folder
+def _not_a_file(path: Path) -> str | None:
+    """Say why a name a pattern matched is not a file to read (None for a folder, which is not a file either)."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "a loop of symbolic links"
+        return "a symbolic link to nothing" if path.is_symlink() else f"cannot be read: {err.strerror}"
+    if stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a FIFO, not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not a regular file"
+    return "a device, not a regular file"
+
+
 class ImageFolder:
     """The image files of a directory, loaded lazily.
 
@@ -723,6 +787,14 @@ class ImageFolder:
         Passed to :func:`stonerimg.load` for every file (e.g. ``fmt="kerr"``,
         ``regrid=True``).  An option that no format of the listed files takes is
         a TypeError here, when the folder is made.
+
+    Attributes
+    ----------
+    unreadable : list of (pathlib.Path, str)
+        Names the patterns matched that are not files to read - FIFOs, sockets,
+        devices, loops of symbolic links, links to nothing - with the reason.
+        They are never opened (a FIFO would block); each is logged as a warning
+        and reported as failed by :meth:`convert`.
 
     Raises
     ------
@@ -779,16 +851,24 @@ class ImageFolder:
             raise TypeError(f"pattern: expected a glob pattern or a list of them, not {pattern!r}")
         patterns = [os.fspath(p) for p in patterns]
         found: dict[str, Path] = {}
+        unreadable: dict[str, tuple[Path, str]] = {}
         for pat in patterns:
             for path in root.rglob(pat) if recursive else root.glob(pat):
                 relative = path.relative_to(root)
-                if path.is_file() and not any(part.startswith(".") for part in relative.parts):
+                if any(part.startswith(".") for part in relative.parts):
+                    continue
+                if path.is_file():
                     found.setdefault(relative.as_posix(), path)
+                elif (why := _not_a_file(path)) is not None:
+                    unreadable.setdefault(relative.as_posix(), (path, why))
         names = sorted(found, key=natural_key)
         from .formats import check_options
 
         check_options(load_kwargs, fmt=load_kwargs.get("fmt"), paths=found.values(), cls=load_kwargs.get("cls"))
         self._setup(root, patterns, bool(recursive), [found[n] for n in names], names, cache_size, load_kwargs, errors)
+        self.unreadable = [unreadable[n] for n in sorted(unreadable, key=natural_key)]
+        for path, why in self.unreadable:
+            logger.warning("%s: not listed: %s", path, why)
 
     def _setup(self, root, patterns, recursive, paths, names, cache_size, load_kwargs, errors="raise") -> None:
         self._errors = check_errors(errors)
@@ -809,6 +889,7 @@ class ImageFolder:
         self._pinned: dict[int, ImageFile] = {}
         self._records: dict[int, _MetadataRecord] = {}
         self._load_kwargs = dict(load_kwargs)
+        self.unreadable: list[tuple[Path, str]] = []
 
     def _subset(self, indices: Iterable[int]) -> ImageFolder:
         """Make a new folder over some of these files, sharing nothing mutable (changed documents are cloned)."""
@@ -1205,7 +1286,7 @@ class ImageFolder:
         workers: int = 0,
         errors: str = "raise",
         progress: bool | None = None,
-        timeout: float | None = None,
+        timeout: float | None = 60.0,
         client=None,
     ) -> list:
         """Run ``func(document)`` over the files and return the results in file order.
@@ -1229,11 +1310,14 @@ class ImageFolder:
         progress : bool, optional
             Show a tqdm progress bar; by default shown for more than
             :data:`PROGRESS_THRESHOLD` files when stderr is a terminal.
-        timeout : float, optional
-            Seconds one file may take in a worker process; a file that takes
-            longer fails with ``TaskTimeoutError`` and its worker is replaced.  Not
-            enforced with ``workers=0``.  With ``client``: seconds without any
-            file finishing before the unfinished ones are cancelled.
+        timeout : float or None, default 60
+            Seconds one file may take; a file that takes longer fails with
+            ``TaskTimeoutError`` (naming it).  In a worker process the worker is
+            replaced; with ``workers=0`` the file's Python code is interrupted
+            (``SIGALRM``: in the main thread, when nothing else uses that signal;
+            a call stuck inside a C library needs ``workers >= 1``).  ``None``:
+            no limit.  With ``client``: seconds without any file finishing before
+            the unfinished ones are cancelled.
         client : dask.distributed.Client, optional
             Run every file as a dask task on this cluster instead (the workers
             load the files, so they must see the same paths).
@@ -1308,14 +1392,16 @@ class ImageFolder:
         fmt : {"tiff", "png", "npy", "hdf5"} or a registered format that saves
             ``"hdf5"`` writes NXstxm files and is for STXM images only.
         workers : int, default 0
-            ``0`` converts here.  ``N >= 1`` converts each file in one of ``N``
-            worker processes, so a file that makes a library hang or crash costs
-            that file only (reported ``"timed out after X s"`` or
-            ``"worker crashed (signal N)"``), not the batch.
+            ``N >= 1`` converts each file in one of ``N`` worker processes, so a
+            file that makes a library hang or crash costs that file only (reported
+            ``"timed out after X s"`` or ``"worker crashed (signal N)"``), not the
+            batch.  ``0`` converts in one such supervised worker when there is a
+            ``timeout`` (the default), else in this process.
         overwrite : bool, default False
             Replace existing outputs; otherwise their inputs are skipped.
         timeout : float or None, default 60
-            Seconds one file may take in a worker (see :meth:`map` for ``client``).
+            Seconds one file may take (see :meth:`map` for ``client``); ``None``
+            with ``workers=0`` converts in this process with no deadline.
         process : list of (name, args, kwargs), optional
             Registered image functions applied, in order, before saving, e.g.
             ``[("crop", (10,), {}), ("asfloat", (), {})]`` (a bare name is allowed).
@@ -1351,7 +1437,7 @@ class ImageFolder:
                 "document(s) are not included (pass process= to apply functions while converting)"
             )
         jobs = [(path, PurePosixPath(name)) for path, name in zip(self._paths, self._names, strict=True)]
-        return _convert_jobs(
+        report = _convert_jobs(
             jobs,
             out_dir,
             fmt=fmt,
@@ -1363,6 +1449,9 @@ class ImageFolder:
             progress=progress,
             load_kwargs=self._load_kwargs,
         )
+        if self.unreadable:  # FIFOs, sockets, symbolic link loops matched by the pattern: reported, never opened
+            report = dataclasses.replace(report, failed=list(self.unreadable) + report.failed)
+        return report
 
     # ------------------------------------------------------------- errors policy
     @property

@@ -97,8 +97,50 @@ def _remove_file(path: str) -> None:
 
 
 # ---------------------------------------------------------------- backends
+def _span(part) -> str:
+    if isinstance(part, slice):
+        start = "" if part.start is None else part.start
+        stop = "" if part.stop is None else part.stop
+        return f"{start}:{stop}" + ("" if part.step in (None, 1) else f":{part.step}")
+    return repr(part)
+
+
+def _reading(method, name: str):
+    """Wrap a backend's reading method so that whatever the library under it raises is a FormatError.
+
+    The error names the file and the region asked for: a damaged file that
+    opened lazily fails at its first pixel access with the same kind of error
+    ``stonerimg.load`` gives, never tifffile's or h5py's own.
+    """
+
+    def reading(self, *args):
+        try:
+            return method(self, *args)
+        except FormatError:
+            raise
+        except Exception as err:
+            if name == "read":
+                z, rows, cols = args
+                region = f"frame {z}, rows {_span(rows)}, columns {_span(cols)}"
+            elif name == "frames":
+                region = f"frames {args[0]}:{args[1]}"
+            else:
+                region = "all its pixels"
+            raise FormatError(
+                self.path, reason=f"reading {region} of the opened image failed: {type(err).__name__}: {err}"
+            ) from err
+
+    reading.__name__, reading.__doc__, reading.__wrapped__ = method.__name__, method.__doc__, method
+    return reading
+
+
 class _Backend:
-    """Pixels of an ``(n, y, x)`` array kept in a file, presented in the orientation ``load`` gives."""
+    """Pixels of an ``(n, y, x)`` array kept in a file, presented in the orientation ``load`` gives.
+
+    Every subclass's ``frames``, ``read`` and ``full`` are wrapped (:func:`_reading`)
+    so that a failure to read is a :class:`~stonerimg.FormatError` naming the file
+    and the region.
+    """
 
     shape: tuple[int, int, int]
     dtype: np.dtype
@@ -107,6 +149,12 @@ class _Backend:
     kind: str = ""
     scratch: bool = False
     _finalizer = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in ("frames", "read", "full"):
+            if name in cls.__dict__:
+                setattr(cls, name, _reading(cls.__dict__[name], name))
 
     @property
     def frame_bytes(self) -> int:
@@ -1213,9 +1261,9 @@ _move = os.replace  # a rename; tests replace it to act as if the target were on
 
 def _persist(image, filename, fmt) -> bool:
     """Move a scratch image's ``.npy`` file to ``filename`` (and write its sidecar); False if not applicable."""
-    from .formats import atomic_path
+    from .formats import atomic_path, file_mode
     from .formats._payload import encode_payload
-    from .formats.npy import sidecar
+    from .formats.npy import new_generation, sidecar
 
     backend = image.__dict__["_backend"]
     path = Path(os.fspath(filename))
@@ -1228,25 +1276,51 @@ def _persist(image, filename, fmt) -> bool:
     backend.flush()
     shape = backend.shape if isinstance(image, ImageStack) else backend.shape[1:]
     document = _Described(backend.dtype, shape, image.metadata)
-    with atomic_path(sidecar(path)) as temp_json:
-        temp_json.write_text(encode_payload(document), encoding="ascii")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(backend.path, 0o666 & ~umask)
+    generation = new_generation()
+    _mark_generation(backend.path, generation)
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
-        _move(backend.path, path)
-    except OSError as err:
-        if err.errno != errno.EXDEV:
-            raise
-        with atomic_path(path) as temp:
-            shutil.copyfile(backend.path, temp)
-        return True  # copied to another disk: the image stays on its scratch file
+        linked = os.stat(target).st_nlink > 1
+    except FileNotFoundError:
+        linked = False
+    # the pixels first, then the sidecar (the pair's commit), as every NPY save does
+    with atomic_path(sidecar(path)) as temp_json:
+        temp_json.write_text(encode_payload(document, generation=generation), encoding="ascii")
+        if not linked:
+            os.chmod(backend.path, file_mode(target))
+            try:
+                _move(backend.path, target)
+            except OSError as err:
+                if err.errno != errno.EXDEV:
+                    raise
+                linked = True
+        if linked:  # another disk, or a file with hard links to keep: copy
+            with atomic_path(path) as temp:
+                shutil.copyfile(backend.path, temp)
+    if linked:
+        return True  # the image stays on its scratch file
     backend._finalizer.detach()
     backend.path = str(path)
     backend.scratch = False
     if isinstance(image, DiskImage):
         image.filename = str(path)
     return True
+
+
+def _mark_generation(path, generation: str) -> None:
+    """End a scratch ``.npy`` file with the generation trailer (after the array: its mapping does not see it)."""
+    from numpy.lib import format as npy_format
+
+    from .formats.npy import trailer
+
+    with builtins.open(path, "r+b") as handle:
+        version = npy_format.read_magic(handle)
+        read_header = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+        shape, _, dtype = read_header(handle)
+        end = handle.tell() + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        handle.truncate(end)  # a trailer of an earlier save goes
+        handle.seek(end)
+        handle.write(trailer(generation))
 
 
 class _Described:
@@ -1431,9 +1505,9 @@ def open_npy(path, mode: str = "r"):
     """Open a ``.npy`` file as a disk image (memmap; its ``.npy.json`` sidecar gives the metadata)."""
     from numpy.lib import format as npy_format
 
-    from .formats.npy import _check_header, sidecar
+    from .formats.npy import _check_header, read_sidecar, sidecar
 
-    _check_header(path)
+    _check_header(path, in_memory=False)
     with builtins.open(path, "rb") as handle:
         try:
             version = npy_format.read_magic(handle)
@@ -1448,13 +1522,13 @@ def open_npy(path, mode: str = "r"):
     if fortran and len(shape) > 1 and int(np.prod(shape[1:])) > 1 and shape[0] > 1:
         raise FormatMismatch("it is stored in Fortran order: cannot be opened lazily, load() it instead")
     metadata, mask, cls = Metadata(), None, None
-    side = sidecar(path)
-    if side.is_file():
+    text = read_sidecar(path)
+    if text is not None:
         try:
-            p_dtype, p_shape, metadata, bits, doc = read_payload(side.read_text(encoding="ascii"))
+            p_dtype, p_shape, metadata, bits, doc = read_payload(text)
             cls = recorded_class(doc.get("format"), ImageFile)
         except (ValueError, KeyError, TypeError) as err:
-            raise FormatMismatch(f"its sidecar {side.name} is malformed: {err}") from err
+            raise FormatMismatch(f"its sidecar {sidecar(path).name} is malformed: {err}") from err
         shape = _image_shape(path, _check_payload_fits(path, p_dtype, p_shape, dtype, shape))
         mask = unpack_mask(bits, shape)
     backend = _RawBackend(path, offset, dtype, shape if len(shape) == 3 else (1, *shape), _check_mode(mode))
@@ -1514,7 +1588,7 @@ def open_tiff(path, mode: str = "r"):
     except tifffile.TiffFileError as err:
         raise FormatMismatch(f"not a readable TIFF file: {err}") from err
     with tif:
-        _check_size(tif, os.path.getsize(path))
+        _check_size(tif, os.path.getsize(path), in_memory=False)
         series = tif.series[0]
         page = tif.pages.first
         if series.dtype is None or series.dtype.kind not in "biufc":
@@ -1584,6 +1658,7 @@ def open_nexus(path, mode: str = "r", *, signal=None):
 
     from .formats import nexus
     from .formats._hdf5 import open_hdf5
+    from .formats._limits import check_dataset
 
     mode = _check_mode(mode)
     with open_hdf5(path) as root:
@@ -1593,6 +1668,7 @@ def open_nexus(path, mode: str = "r", *, signal=None):
                 f"its signal {dataset.name} has shape {dataset.shape}: open() gives 2-D images and 3-D stacks; "
                 "load() it instead"
             )
+        check_dataset(path, dataset, in_memory=False)
         metadata = nexus._file_metadata(h5py, root, nexus._entry_of(h5py, root, dataset))
         metadata["hdf5.signal"] = dataset.name
         if group is not None:
@@ -1621,6 +1697,7 @@ def open_stxm(path, mode: str = "r", *, regrid=False, bcn: bool = False):
     """
     from .formats import stxm
     from .formats._hdf5 import open_hdf5
+    from .formats._limits import check_dataset
 
     mode = _check_mode(mode)
     if regrid or bcn:
@@ -1640,6 +1717,7 @@ def open_stxm(path, mode: str = "r", *, regrid=False, bcn: bool = False):
                     f"({shape} {dtype}): load() it instead"
                 )
             mask = unpack_mask(bits, shape)
+            check_dataset(path, dataset, in_memory=False)
         else:
             dataset, metadata = stxm._pollux_metadata(root)
         backend = _hdf5_backend(path, dataset, "r", flip=True)

@@ -126,8 +126,13 @@ def _decode_tagged(obj: dict) -> Any:
             return dtype.type(obj["value"])
         if tag == "ndarray":
             dtype = _check_numeric_dtype(obj["dtype"], "encoded array")
+            from .formats._limits import inflate
+
             shape = tuple(int(n) for n in obj["shape"])
-            raw = zlib.decompress(base64.b64decode(obj["zlib_base64"], validate=True))
+            if any(n < 0 for n in shape):
+                raise ValueError(f"negative shape {shape}")
+            expected = dtype.itemsize * math.prod(shape)
+            raw = inflate(base64.b64decode(obj["zlib_base64"], validate=True), expected, what="an encoded array")
             return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
     except (KeyError, TypeError, ValueError, zlib.error) as err:
         raise ValueError(f"malformed encoded {tag!r} value in metadata JSON: {err}") from err

@@ -1696,13 +1696,14 @@ class ImageStack:
 
         from .errors import FormatError
         from .formats._payload import decode_payload, is_payload, stoner_dtype, stoner_metadata
-        from .formats.tiff import _stoner_frames, _tags_metadata
+        from .formats.tiff import _check_size, _stoner_frames, _tags_metadata
 
         path = Path(os.fspath(filename))
         if not path.is_file():
             raise FileNotFoundError(2, "No such file", str(path))
         try:
             with tifffile.TiffFile(path) as tif:
+                _check_size(tif, os.path.getsize(path))
                 pages = list(tif.pages)
                 if not pages:
                     raise FormatError(path, reason="the TIFF has no pages")

@@ -19,12 +19,17 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import glob
 import importlib
 import inspect
 import logging
 import os
+import re
+import secrets
+import shutil
+import socket
 import stat
-import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -38,6 +43,7 @@ __all__ = [
     "KeyFact",
     "accepted_options",
     "atomic_path",
+    "remove_stale_temp_files",
     "available",
     "candidates",
     "check_options",
@@ -519,7 +525,10 @@ def _first_that_works(formats, call: Callable, attempts: list, path: Path):
         except FormatMismatch as err:
             attempts.append((candidate.name, str(err) or "not this format"))
             continue
-        except (MemoryError, PermissionError, FileNotFoundError, FormatError):
+        except FormatError as err:  # refused outright: no other format may read what this one refused
+            attempts.append((candidate.name, err.reason or str(err)))
+            raise FormatError(path, attempts, reason=f"refused by the {candidate.name} reader") from None
+        except (MemoryError, PermissionError, FileNotFoundError):
             raise
         except Exception as err:
             attempts.append((candidate.name, f"{type(err).__name__}: {err}"))
@@ -550,28 +559,159 @@ def _saver_for(path: Path, fmt: str | None) -> Format:
     return savers[0]
 
 
+#: What every temporary file of a save carries in its name (after ``.<target name>``).
+TEMP_MARK = ".~stonerimg-"
+#: A temporary file this old is stale whoever made it (a save on another machine sharing the folder).
+STALE_SECONDS = 24 * 3600
+_TEMP_NAME = re.compile(r"\.~stonerimg-(\d+)@(\w*)-[0-9a-f]{8}")
+_cleaned_folders: set[str] = set()
+
+
+def _host() -> str:
+    return re.sub(r"\W", "_", socket.gethostname())[:32]
+
+
+def temp_name(target: Path) -> str:
+    """Return the name of a new temporary file for a save to ``target``: hidden, and recognisably ours.
+
+    ``.<target name>.~stonerimg-<pid>@<host>-<random><suffix>``: the process and
+    machine that write it are in the name, so a later save can tell a stale one
+    (its process is gone) from one being written.
+    """
+    return f".{target.name[:120]}{TEMP_MARK}{os.getpid()}@{_host()}-{secrets.token_hex(4)}{target.suffix}"
+
+
+def temp_files(target: Path) -> list[Path]:
+    """Return the temporary files of saves to ``target`` that are in its folder (finished or not)."""
+    target = Path(os.fspath(target))
+    pattern = f".{glob.escape(target.name[:120])}{TEMP_MARK}*"
+    return sorted(target.parent.glob(pattern))
+
+
+def _is_stale(path: Path) -> bool:
+    match = _TEMP_NAME.search(path.name)
+    if match is None:
+        return False
+    try:
+        age = time.time() - path.lstat().st_mtime
+    except OSError:
+        return False
+    if age > STALE_SECONDS:
+        return True
+    pid, host = int(match.group(1)), match.group(2)
+    if host != _host() or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True  # its process is gone: it will never be finished
+    except OSError:
+        return False
+    return False
+
+
+def remove_stale_temp_files(folder, *, force: bool = False) -> list[Path]:
+    """Remove the temporary files that interrupted saves left in ``folder``; return them.
+
+    A temporary file is stale when the process that wrote it (named in the file
+    name) is gone from this machine, or it is older than :data:`STALE_SECONDS`.
+    :func:`atomic_path` calls this once per folder and process (``force=True``
+    looks again).
+    """
+    folder = Path(os.fspath(folder))
+    key = os.path.realpath(folder)
+    if key in _cleaned_folders and not force:
+        return []
+    _cleaned_folders.add(key)
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    for entry in entries:
+        if TEMP_MARK not in entry.name or not entry.name.startswith("."):
+            continue
+        path = Path(entry.path)
+        if _is_stale(path):
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            logger.info("removed %s, left by an interrupted save", path)
+            removed.append(path)
+    return removed
+
+
 @contextmanager
 def atomic_path(target) -> Iterator[Path]:
-    """Give a temporary path beside ``target`` and rename it onto ``target`` if the block succeeds.
+    """Give a temporary path beside ``target`` and put it in place of ``target`` if the block succeeds.
 
-    A failure leaves ``target`` as it was and removes the temporary file.
+    The one way every saver of stonerimg writes a file:
+
+    - the file is written in full under a temporary name (:func:`temp_name`) and
+      renamed onto ``target``, so ``target`` is always the old file or the new
+      one, never a part (a failure removes the temporary file; a killed process
+      leaves it, and the next save to that folder removes it:
+      :func:`remove_stale_temp_files`);
+    - saving over a symbolic link writes the file it points to (the link stays);
+    - the new file keeps the mode of the file it replaces, and a new file gets
+      the mode the process umask gives (the umask is never changed);
+    - a target with several hard links is rewritten in place once the new file
+      is complete, so every name sees the new content (that last copy is not
+      atomic: a kill during it leaves a mixed file, and the complete new file
+      stays beside it under its temporary name).
     """
     target = Path(os.fspath(target))
+    if target.is_symlink():
+        target = Path(os.path.realpath(target))
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(2, "The folder to save into does not exist", str(folder))
-    handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=target.suffix)
-    os.close(handle)
-    temp_path = Path(temp)
+    remove_stale_temp_files(folder)
     try:
-        yield temp_path
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp_path, 0o666 & ~umask)
-        os.replace(temp_path, target)
+        existing = os.stat(target)
+    except FileNotFoundError:
+        existing = None
+    temp = folder / temp_name(target)
+    # created with 0o666: the kernel applies the umask, so a new file gets the umask's mode
+    os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666))
+    try:
+        yield temp
+        if existing is not None and stat.S_ISREG(existing.st_mode):
+            os.chmod(temp, stat.S_IMODE(existing.st_mode))
+            if existing.st_nlink > 1:
+                _write_in_place(temp, target)
+                return
+        os.replace(temp, target)
     finally:
-        if temp_path.exists():
-            temp_path.unlink()
+        if os.path.lexists(temp):
+            temp.unlink()
+
+
+def file_mode(target) -> int:
+    """Return the mode a save gives ``target``: its own if it exists, else what the umask gives a new file.
+
+    The umask is found without changing it (a probe file is made and removed):
+    ``os.umask`` would change it for every thread of the process for a moment.
+    """
+    target = Path(os.fspath(target))
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        pass
+    probe = target.parent / temp_name(target)
+    os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        return stat.S_IMODE(os.stat(probe).st_mode)
+    finally:
+        probe.unlink()
+
+
+def _write_in_place(source: Path, target: Path) -> None:
+    """Copy ``source`` over the content of ``target`` (same inode: its hard links see the new content)."""
+    with open(source, "rb") as src, open(target, "r+b") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+        dst.truncate()
 
 
 def save(image, filename, *, fmt: str | None = None, **kwargs) -> Path:

@@ -38,13 +38,14 @@ saving_document_format: contextvars.ContextVar[str | None] = contextvars.Context
 )
 
 
-def encode_payload(image) -> str:
-    """Encode the JSON document for ``image`` (its metadata, dtype, shape and mask)."""
+def encode_payload(image, **extra) -> str:
+    """Encode the JSON document for ``image`` (its metadata, dtype, shape and mask, and any ``extra`` items)."""
     doc = {
         PAYLOAD_KEY: PAYLOAD_VERSION,
         "dtype": image.dtype.str,
         "shape": list(image.shape),
         "metadata": image.metadata.to_jsonable(),
+        **extra,
     }
     mask = np.ma.getmask(image)
     if mask is not np.ma.nomask and mask.any():
@@ -180,10 +181,23 @@ def stoner_dtype(metadata: Metadata, data: np.ndarray) -> np.ndarray:
     return data.astype(dtype) if data.dtype != dtype else data
 
 
+#: Characters of typed text one file may have parsed into values; beyond it values stay strings.
+MAX_TYPED_TEXT = 1_000_000
+
+
 def typed_text_metadata(items) -> Metadata:
-    """Metadata from ``(key, text)`` pairs whose keys may carry ``{Type}`` hints (PNG text chunks)."""
+    """Metadata from ``(key, text)`` pairs whose keys may carry ``{Type}`` hints (PNG text chunks).
+
+    At most :data:`MAX_TYPED_TEXT` characters of one file are parsed (about a
+    second of work); the values beyond are kept as the text they are.
+    """
     metadata = Metadata()
+    budget = MAX_TYPED_TEXT
     for key, text in items:
         name, type_name = split_typed_key(str(key))
-        metadata[name] = parse_typed_value(str(text), type_name)
+        text = str(text)
+        if type_name is not None and len(text) > budget:
+            type_name = None
+        budget -= len(text) if type_name is not None else 0
+        metadata[name] = parse_typed_value(text, type_name)
     return metadata

@@ -714,11 +714,23 @@ def load(path, *, index: int | None = None, stack: bool = True):
     Raises
     ------
     stonerimg.errors.FormatMismatch
-        If the file is not a DM file or is damaged (``stonerimg.load`` reports a FormatError).
+        If the file is not a DM file.
+    stonerimg.FormatError
+        If it is a DM file (by its header) but damaged: ``stonerimg.load`` then
+        stops there rather than hand a damaged file to RosettaSciIO's far slower
+        reader (``fmt="digitalmicrograph"`` still asks it).
     """
     path = Path(os.fspath(path))
-    tree = _parse(path)
-    image = _pick(_images(tree), index)
+    with builtins.open(path, "rb") as handle:
+        is_dm = sniff(handle.read(16))
+    try:
+        tree = _parse(path)
+        images = _images(tree)
+    except FormatMismatch as err:
+        if is_dm:
+            raise FormatError(path, reason=f"a damaged DM file: {err}") from None
+        raise
+    image = _pick(images, index)
     data = _read_pixels(path, image)
     return _document(data, _metadata(tree, image), image, stack)
 

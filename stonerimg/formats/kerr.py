@@ -135,8 +135,34 @@ def _normalise(metadata) -> None:
             metadata.setdefault(f"calibration.{axis}.units", "µm")
 
 
+def _has_kerr_chunks(path) -> bool:
+    """Tell from the text chunks' keywords (and a short ``Version`` text) whether a PNG is the Kerr software's.
+
+    Only chunk headers are read, so a PNG that is not Kerr's is declined before
+    its pixels are decoded or its metadata parsed (the PNG format does that once).
+    A PNG saved by stonerimg may be a Kerr image: its own metadata decides.
+    """
+    from ..metadata import split_typed_key
+
+    with open(path, "rb") as handle:
+        for kind, offset, length in png._chunks(path):
+            if kind not in (b"tEXt", b"iTXt", b"zTXt"):
+                continue
+            handle.seek(offset)
+            head = handle.read(min(length, 256))
+            keyword = head.split(b"\0", 1)[0].decode("latin-1")
+            name = split_typed_key(keyword)[0]
+            if name in ("X-B-2d", "field: units", png.PAYLOAD_KEY):  # our own payload: its metadata decides
+                return True
+            if name == "Version" and b"IMAQ" in head:
+                return True
+    return False
+
+
 def load(path) -> KerrImage:
     """Read a Kerr PNG; declines PNGs without the Kerr software's metadata."""
+    if not _has_kerr_chunks(path):
+        raise FormatMismatch("a PNG without the Kerr microscope metadata (X-B-2d, field: units or IMAQ Version)")
     document = png.load(path)
     if not is_kerr_metadata(document.metadata):
         raise FormatMismatch("a PNG without the Kerr microscope metadata (X-B-2d, field: units or IMAQ Version)")

@@ -161,6 +161,7 @@ class _Parser:
     def items(self, opened: int | None) -> dict:
         """Read ``Name = value;`` items up to the end of the file, or up to ``}`` when inside a group."""
         result: dict = {}
+        repeats: dict[str, int] = {}
         while True:
             self.skip_space()
             char = self.peek()
@@ -188,7 +189,7 @@ class _Parser:
                 self.pos += 1
             elif not (opened is not None and self.peek() == "}"):
                 raise self.error(f"expected ';' after the value of {name!r}, found {self.found()}")
-            _store(result, name, value)
+            _store(result, name, value, repeats)
 
     def value(self, name: str):
         char = self.peek()
@@ -272,13 +273,20 @@ class _Parser:
         return values
 
 
-def _store(group: dict, name: str, value) -> None:
-    """Add an item, keeping every value of a repeated name (``Name``, ``Name#2``, ``Name#3``, ...)."""
+def _store(group: dict, name: str, value, repeats: dict) -> None:
+    """Add an item, keeping every value of a repeated name (``Name``, ``Name#2``, ``Name#3``, ...).
+
+    ``repeats`` remembers the last number given to each name of the group, so
+    n repeats of a name cost n steps, not n**2 / 2.
+    """
     key = name
-    number = 1
+    number = repeats.get(name, 1)
+    if number > 1:
+        key = f"{name}#{number}"
     while key in group:
         number += 1
         key = f"{name}#{number}"
+    repeats[name] = number
     if number > 1:
         logger.debug("header item %r repeated: stored as %r", name, key)
     group[key] = value

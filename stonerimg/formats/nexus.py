@@ -39,6 +39,7 @@ from ..imagefile import ImageFile
 from ..metadata import Metadata
 from ._axis import even_spacing
 from ._hdf5 import open_hdf5
+from ._limits import check_dataset
 from ._text import decode_text, normalise_units
 
 __all__ = ["decode_text", "hdf5_metadata", "load", "normalise_units"]
@@ -47,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 #: Datasets with more elements than this are left out of the metadata.
 MAX_METADATA_SIZE = 100_000
+#: Datasets taking more bytes than this (e.g. 100 000 strings of 64 KiB) are left out of the metadata.
+MAX_METADATA_BYTES = 16 << 20
 #: Datasets (and attributes) with more dimensions than this are left out of the metadata.
 MAX_METADATA_NDIM = 1
 #: Objects :func:`hdf5_metadata` visits at most (a guard against pathological link graphs).
@@ -112,6 +115,8 @@ def _dataset_value(dataset):
     size = int(np.prod(shape, dtype=np.int64))
     if size != 1 and (len(shape) > MAX_METADATA_NDIM or size > MAX_METADATA_SIZE):
         return _SKIP
+    if size * dataset.dtype.itemsize > MAX_METADATA_BYTES:
+        return _SKIP
     try:
         value = dataset[()]
     except Exception as err:  # missing filter, unreadable type, truncated data...
@@ -175,8 +180,12 @@ def _put_attributes(obj, key: str, separator: str, metadata: Metadata, members=(
         metadata[joined] = value
 
 
-def _collect(h5py, group, start: str, metadata: Metadata, ancestors: set, budget: list) -> None:
-    """Add every dataset and attribute below ``group`` (keys starting ``start``) to ``metadata``."""
+def _collect(h5py, group, start: str, metadata: Metadata, visited: set, budget: list) -> None:
+    """Add every dataset and attribute below ``group`` (keys starting ``start``) to ``metadata``.
+
+    Each group is walked once, by address (``visited``), under the first path that
+    reaches it: groups linked twice to the next would otherwise give 2**depth paths.
+    """
     for name in _member_names(group):
         if budget[0] <= 0:
             return
@@ -192,10 +201,11 @@ def _collect(h5py, group, start: str, metadata: Metadata, ancestors: set, budget
             _put_attributes(obj, key, "@", metadata)
         elif isinstance(obj, h5py.Group):
             identity = obj.id
-            if identity in ancestors:  # a link back up the tree
+            if identity in visited:  # a link back up the tree, or a second path to a group already walked
                 continue
+            visited.add(identity)
             _put_attributes(obj, key, ".", metadata, set(_member_names(obj)))
-            _collect(h5py, obj, f"{key}.", metadata, ancestors | {identity}, budget)
+            _collect(h5py, obj, f"{key}.", metadata, visited, budget)
 
 
 def hdf5_metadata(group, prefix="") -> Metadata:
@@ -205,7 +215,8 @@ def hdf5_metadata(group, prefix="") -> Metadata:
     ----------
     group : h5py.Group or h5py.File
         The group to read, recursively.  Soft and hard links are followed; external
-        links, dangling links and links back up the tree are skipped.
+        links, dangling links and links back up the tree are skipped; a group reached by
+        several paths is walked once, under the first.
     prefix : str, optional
         A key prefix for every item (``"raw"`` gives ``raw.collection...``; a ``.``
         is added if it does not end with one).
@@ -397,6 +408,8 @@ def _calibrate(h5py, group, signal, metadata: Metadata) -> None:
         obj = _member(h5py, group, name, external=True) if name else None
         if not isinstance(obj, h5py.Dataset) or obj.shape is None or obj.dtype.kind not in "iuf":
             continue
+        if obj.size > signal.shape[dim] + 1:  # not an axis of this signal (and perhaps huge)
+            continue
         try:
             values = np.asarray(obj[()])
         except Exception as err:
@@ -477,6 +490,7 @@ def _find(h5py, root):
 
 def _read(h5py, root, signal):
     dataset, group = _find(h5py, root) if signal is None else _explicit(h5py, root, signal)
+    check_dataset(root.filename, dataset)
     data = np.asarray(dataset[()])
     metadata = _file_metadata(h5py, root, _entry_of(h5py, root, dataset))
     metadata["hdf5.signal"] = dataset.name

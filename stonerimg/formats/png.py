@@ -9,6 +9,8 @@ Stoner package) are loaded as metadata, typed by their ``Name{Type}`` hints.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ..errors import FormatMismatch
@@ -71,12 +73,41 @@ def _pixels_from(picture) -> np.ndarray:
     return data
 
 
+def _check_declared_size(path, picture) -> None:
+    """Refuse a PNG whose header declares more pixels than its compressed data could hold, before decoding."""
+    from ._limits import check_declared
+
+    bits = {"1": 1, "L": 8, "P": 8, "LA": 16, "PA": 16, "RGB": 24, "RGBA": 32, "I;16": 16, "I;16B": 16, "I": 32}
+    width, height = picture.size
+    stored = sum(length for kind, _, length in _chunks(path) if kind == b"IDAT")
+    raw = height * ((width * bits.get(picture.mode, 64) + 7) // 8 + 1)  # the filter byte of each row
+    what = f"its {width} x {height} {picture.mode} image"
+    check_declared(path, raw, what=what, stored=stored, compression="deflate", in_memory=False)
+    check_declared(path, width * height * 4, what=what, compression=None)  # Pillow's own buffer
+
+
+def _chunks(path):
+    """Yield ``(type, offset, length)`` of every chunk of a PNG file (headers only: 12 bytes read per chunk)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        position = 8
+        while position + 8 <= size:
+            handle.seek(position)
+            head = handle.read(8)
+            if len(head) < 8:
+                return
+            length = int.from_bytes(head[:4], "big")
+            yield head[4:], position + 8, min(length, max(0, size - position - 8))
+            position += 12 + length
+
+
 def load(path) -> ImageFile:
     """Read a PNG file with its text chunks."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path, formats=["PNG"]) as picture:
+            _check_declared_size(path, picture)
             picture.load()
             text = dict(getattr(picture, "text", {}))
             data = _pixels_from(picture)

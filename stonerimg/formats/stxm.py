@@ -17,6 +17,7 @@ from ..imagefile import ImageFile
 from ..metadata import Metadata
 from . import atomic_path
 from ._axis import even_spacing
+from ._limits import check_dataset, check_declared
 from ._payload import encode_payload, payload_document
 
 __all__ = ["STXMImage", "load", "save"]
@@ -117,10 +118,17 @@ def _pollux_metadata(handle):
     definition = decode_text(_first(entry["definition"][()]))
     if definition != "NXstxm":
         raise FormatMismatch(f"HDF5 file whose definition is {definition!r}, not 'NXstxm'")
+    path = handle.filename
+
+    def read(name, dtype=float):
+        dataset = entry[name]
+        check_dataset(path, dataset)
+        return np.asarray(dataset[()], dtype=dtype)
+
     try:
         counts = entry["counter0/data"]
-        sample_x = np.asarray(entry["counter0/sample_x"][()], dtype=float).reshape(-1)
-        sample_y = np.asarray(entry["counter0/sample_y"][()], dtype=float).reshape(-1)
+        sample_x = read("counter0/sample_x").reshape(-1)
+        sample_y = read("counter0/sample_y").reshape(-1)
     except KeyError as err:
         raise FormatMismatch(f"NXstxm file without {err.args[0] if err.args else 'counter0 data'}") from err
     if counts.shape != (sample_y.size, sample_x.size):
@@ -128,6 +136,9 @@ def _pollux_metadata(handle):
             f"counter0/data has shape {counts.shape}, expected (len(sample_y), len(sample_x)) = "
             f"({sample_y.size}, {sample_x.size})"
         )
+    check_dataset(path, counts, in_memory=False)
+    # the position grids (and the monitor) are counts.size float64 values each, kept in memory
+    check_declared(path, 4 * 8 * counts.size, what="the sample position grids", compression=None)
     metadata = _file_metadata(h5py, handle, entry)
 
     flip = (slice(None, None, -1), slice(None))  # row 0 = highest sample_y
@@ -137,9 +148,9 @@ def _pollux_metadata(handle):
     for axis in ("x", "y"):
         name = f"instrument/sample_{axis}/data"
         if name in entry and entry[name].size == counts.size:
-            metadata[f"actual_{axis}"] = np.asarray(entry[name][()], dtype=float).reshape(counts.shape)[flip].copy()
+            metadata[f"actual_{axis}"] = read(name).reshape(counts.shape)[flip].copy()
     if "control/data" in entry and entry["control/data"].shape == counts.shape:
-        metadata["beam current"] = np.asarray(entry["control/data"][()], dtype=float)[flip].copy()
+        metadata["beam current"] = read("control/data")[flip].copy()
 
     units = decode_text(_first(entry["counter0/sample_x"].attrs.get("units", b"")))
     for axis, positions, reverse in (("x", sample_x, False), ("y", sample_y, True)):
@@ -158,6 +169,7 @@ def _pollux_metadata(handle):
 def _read_pollux(handle) -> tuple[np.ndarray, Metadata]:
     """Return the image (row 0 = highest ``sample_y``) and metadata of an open PolLux file."""
     counts, metadata = _pollux_metadata(handle)
+    check_dataset(handle.filename, counts)
     return np.asarray(counts[()])[::-1], metadata
 
 
@@ -179,6 +191,7 @@ def load(path, *, regrid=False, bcn: bool = False) -> STXMImage:
     with open_hdf5(path) as handle:
         saved = handle.get("entry1")
         if saved is not None and _PAYLOAD_ATTR in saved.attrs:
+            check_dataset(path, saved["counter0/data"])
             data = np.asarray(saved["counter0/data"][()])[::-1]
             return payload_document(str(saved.attrs[_PAYLOAD_ATTR]), data, STXMImage)
         image, metadata = _read_pollux(handle)

@@ -24,7 +24,7 @@ import os
 
 import numpy as np
 
-from ..errors import FormatMismatch
+from ..errors import FormatError, FormatMismatch
 from ..imagefile import ImageFile
 from ..metadata import Metadata
 from . import atomic_path
@@ -275,22 +275,35 @@ def _stoner_frames(description: str):
     return None
 
 
-#: How much larger than its file a compressed image may be (deflate tops out near 1000:1).
-_MAX_COMPRESSION_RATIO = 10_000
+def _check_size(tif, file_size: int, *, in_memory: bool = True) -> None:
+    """Refuse a file whose tags describe more than it can hold, on every page, before anything is allocated.
 
+    Every strip or tile must lie inside the file, every page's declared size must
+    fit in its strips at its compression's largest expansion, and (for a load into
+    memory) all pages together must fit under ``stonerimg.config.max_image_bytes``.
+    """
+    from ._limits import TIFF_COMPRESSION, check_declared
 
-def _check_size(tif, file_size: int) -> None:
-    """Decline a file whose tags describe an image it cannot hold (a damaged header), before allocating it."""
-    series = tif.series[0] if tif.series else None
-    pages = series.pages if series is not None else [tif.pages.first]
-    compressed = any(getattr(p, "compression", 1) != 1 for p in pages if p is not None)
-    declared = series.nbytes if series is not None else tif.pages.first.nbytes
-    limit = file_size * (_MAX_COMPRESSION_RATIO if compressed else 1)
-    if declared > limit:
-        raise FormatMismatch(
-            f"truncated or damaged: its tags describe a {declared}-byte image, more than this {file_size}-byte "
-            "file can hold"
-        )
+    path = tif.filehandle.path
+    total = 0
+    for index, page in enumerate(tif.pages):
+        if page is None:
+            continue
+        what = f"page {index}"
+        stored = 0
+        for offset, count in zip(page.dataoffsets, page.databytecounts, strict=False):
+            if offset + count > file_size:
+                raise FormatError(
+                    path,
+                    reason=f"{what} has a strip of {count} bytes at byte {offset}, beyond the end of this "
+                    f"{file_size}-byte file: a truncated or damaged file",
+                )
+            stored += count
+        nbytes = int(getattr(page, "nbytes", 0) or 0)
+        total += nbytes
+        compression = TIFF_COMPRESSION.get(int(getattr(page, "compression", 1)))
+        check_declared(path, nbytes, what=what, stored=stored, compression=compression, in_memory=False)
+    check_declared(path, total, what=f"the {len(tif.pages)} page(s)", compression=None, in_memory=in_memory)
 
 
 def foreign_metadata(tif, page) -> tuple[Metadata, bool]:
@@ -325,7 +338,7 @@ def load(path) -> ImageFile:
 
     try:
         with tifffile.TiffFile(path) as tif:
-            _check_size(tif, os.path.getsize(path))
+            _check_size(tif, os.fstat(tif.filehandle.fileno()).st_size)
             page = tif.pages.first
             description = page.description or ""
             if is_payload(description):

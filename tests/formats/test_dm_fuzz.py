@@ -1,4 +1,4 @@
-"""Fuzzing the DM tag parser: damaged DM3/DM4 files give an image or FormatMismatch, nothing else.
+"""Fuzzing the DM tag parser: damaged DM3/DM4 files give an image, FormatMismatch or FormatError, nothing else.
 
 Derandomized and bounded, so the run is fast and repeatable.  Each example runs under the
 time limit of the bad-input tests, so a parser loop that did not end would fail.
@@ -45,8 +45,10 @@ def _check(path) -> None:
         warnings.simplefilter("ignore", UserWarning)  # a skipped DM4 tag warns, as documented
         try:
             document = dm.load(path)
-        except FormatMismatch as err:
+        except FormatMismatch as err:  # not a DM file any more
             assert str(err)
+        except FormatError as err:  # a damaged DM file, refused
+            assert str(path) in str(err) and "damaged DM file" in str(err)
         else:
             assert isinstance(document, (ImageFile, ImageStack))
             assert type(np.asarray(document.data)) is np.ndarray
