@@ -75,4 +75,6 @@ def load(path, **kwargs) -> KerrImage:
     if not is_kerr_metadata(document.metadata):
         raise FormatMismatch("a PNG without the Kerr microscope metadata (X-B-2d, field: units or IMAQ Version)")
     _normalise(document.metadata)
+    if document.shape == ANNOTATED_SIZE:  # where the burned-in text is, so a scale bar can keep clear of it
+        document.metadata.setdefault("annotation.box", (0, ANNOTATED_SIZE[1], IMAGE_SIZE[0], ANNOTATED_SIZE[0]))
     return KerrImage(document.image)
