@@ -354,9 +354,11 @@ def _as_image(obj):
 
 
 @_never_raises(_text_fallback)
-def image_html(obj) -> str:
+def image_html(obj) -> str | None:
     """HTML for an :class:`~stonerimg.ImageArray` or :class:`~stonerimg.ImageFile`."""
     image, fmt = _as_image(obj)
+    if image.ndim < 2:  # a row or a value taken out of an image: NumPy's text repr says it best
+        return None
     metadata = image.metadata
     aspect = display_aspect(image.shape, _calibration(metadata)) if image.ndim >= 2 else 1.0
     rows = _summary_rows(image.shape, image.dtype, metadata, np.ma.getmask(image), image.filename, fmt)
@@ -378,6 +380,8 @@ def image_html(obj) -> str:
 def image_png(obj) -> bytes | None:
     """Make a PNG thumbnail (at most 256 pixels on a side) at the image's physical aspect ratio."""
     image, _ = _as_image(obj)
+    if image.ndim < 2:
+        return None
     return _png(thumbnail(image, display_aspect(image.shape, _calibration(image.metadata))))
 
 
