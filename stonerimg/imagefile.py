@@ -191,6 +191,21 @@ class ImageFile:
         self._image.mask = value
 
     @property
+    def draw(self):
+        """Draw shapes into the pixels, in place; each call returns this ImageFile (see ``ImageArray.draw``)."""
+        from .notebook.draw import image_draw
+
+        return image_draw(self._image, self)
+
+    def select(self, kind: str = "box", **kwargs):
+        """Pick a region with the mouse: see :func:`stonerimg.notebook.select.select`."""
+        return self._image.select(kind, **kwargs)
+
+    def show(self, **kwargs):
+        """Browse the image with widgets: see :func:`stonerimg.notebook.viewer.show`."""
+        return self._image.show(**kwargs)
+
+    @property
     def filename(self) -> str:
         """The file the image was loaded from, or ``""``."""
         return self._image.filename

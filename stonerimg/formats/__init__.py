@@ -21,6 +21,7 @@ import functools
 import importlib
 import logging
 import os
+import stat
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -291,7 +292,7 @@ def candidates(path, head: bytes = b"", cls: type | None = None) -> list[Format]
     return [f for f in by_ext if f.accepts(head) is not False] + [f for f in rest if f.accepts(head)]
 
 
-def load(filename, *, fmt: str | None = None, cls: type | None = None, **kwargs):
+def load(filename, *, fmt: str | None = None, cls: type | None = None, external: str | None = None, **kwargs):
     """Load an image file through the registry.
 
     Parameters
@@ -302,6 +303,12 @@ def load(filename, *, fmt: str | None = None, cls: type | None = None, **kwargs)
         Try only the format of this name.
     cls : type, optional
         Try only formats returning this :class:`~stonerimg.ImageFile` subclass.
+    external : {"below", "none", "any"}, optional
+        Where an HDF5 file may keep data outside itself (external links, raw
+        storage, virtual datasets): default :data:`stonerimg.config.external`
+        (``"below"``: only regular files in the file's folder or below).
+        ``"any"`` lets a file make the library read any file you can read; see
+        :doc:`/safety`.
     **kwargs
         Passed to the loader.
 
@@ -316,7 +323,16 @@ def load(filename, *, fmt: str | None = None, cls: type | None = None, **kwargs)
         If the file is missing or cannot be read.
     stonerimg.FormatError
         If it is a directory or no format could read it; the message lists each format tried.
+        A loader that refuses the file outright (data outside the file, a size
+        beyond the limits) stops the search with its own ``FormatError``.
     """
+    from ._hdf5 import using_external
+
+    with using_external(external):
+        return _load(filename, fmt, cls, kwargs)
+
+
+def _load(filename, fmt, cls, kwargs):
     path = Path(os.fspath(filename))
     head = _head(path)
     if fmt is not None:
@@ -352,6 +368,10 @@ def _head(path: Path) -> bytes:
         raise FileNotFoundError(2, "No such file", str(path))
     if path.is_dir():
         raise FormatError(path, reason="it is a directory, not a file")
+    kind = path.stat().st_mode
+    if not stat.S_ISREG(kind):
+        what = "a FIFO" if stat.S_ISFIFO(kind) else "a socket" if stat.S_ISSOCK(kind) else "a device"
+        raise FormatError(path, reason=f"it is {what}, not a regular file")
     with open(path, "rb") as handle:
         head = handle.read(SNIFF_BYTES)
     if not head:
@@ -363,8 +383,9 @@ def _first_that_works(formats, call: Callable, attempts: list, path: Path):
     """Return ``call(fmt)`` for the first format that does not decline or fail (its ``.format`` set), else None.
 
     Each format that declines (:class:`FormatMismatch`) or fails is recorded in
-    ``attempts`` as ``(name, reason)``; a missing or unreadable file or a
-    MemoryError stops the search.
+    ``attempts`` as ``(name, reason)``; a missing or unreadable file, a
+    MemoryError or a :class:`FormatError` (a loader refusing the file outright:
+    data outside the file, a size beyond the limits) stops the search.
     """
     for candidate in formats:
         try:
@@ -372,7 +393,7 @@ def _first_that_works(formats, call: Callable, attempts: list, path: Path):
         except FormatMismatch as err:
             attempts.append((candidate.name, str(err) or "not this format"))
             continue
-        except (MemoryError, PermissionError, FileNotFoundError):
+        except (MemoryError, PermissionError, FileNotFoundError, FormatError):
             raise
         except Exception as err:
             attempts.append((candidate.name, f"{type(err).__name__}: {err}"))

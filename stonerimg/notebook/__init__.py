@@ -1,6 +1,7 @@
-"""What a notebook shows: HTML and PNG reprs of images, stacks, folders, metadata and results.
+"""The notebook side of stonerimg: reprs, drawing, masks, selections and viewers.
 
-The modules here are imported only when a notebook (or a test) asks for a repr, so
-``import stonerimg`` stays light; optional widget support (ipywidgets, ipympl) is
-imported inside the functions that need it, never at package import.
+The modules here are imported only when they are used (a repr asked for, a selector
+drawn), so ``import stonerimg`` stays light; the selectors and viewers need the
+``notebook`` extra (``pip install "stonerimg[notebook]"``) only for their widgets, which
+are imported inside the functions that need them, never at package import.
 """
