@@ -48,8 +48,15 @@ intersphinx_mapping = {}  # no network at build time: links to other projects st
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"stonerimg {release}"
-html_theme_options = {"navigation_with_keys": False}
-html_static_path = []
+html_theme_options = {
+    "navigation_with_keys": False,
+    "header_links_before_dropdown": 8,  # the eight short section titles of index.md fit one line at 1280 px
+    "show_toc_level": 1,
+}
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
+#: Pages that head no section of their own show no (empty) left column.
+html_sidebars = {page: [] for page in ("index", "getting-started", "live")}
 
 # The sample instrument files the figures are made from (skipped where absent).
 _sample_data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")

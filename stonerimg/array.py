@@ -833,8 +833,8 @@ class ImageArray(np.ma.MaskedArray):
         )
 
     # ------------------------------------------------------------------- display
-    def _repr_html_(self) -> str:
-        """Return the notebook view: thumbnail, key facts, calibration, metadata tree, history."""
+    def _repr_html_(self) -> str | None:
+        """Return the notebook view: thumbnail, key facts, calibration, metadata tree, history (None below 2-D)."""
         from .notebook.repr import image_html
 
         return image_html(self)

@@ -56,8 +56,9 @@ def _describe(document, everything: bool) -> dict:
 def _info(args) -> int:
     import json
 
-    from .formats import load
+    from .formats import key_facts, load
     from .metadata import Metadata
+    from .units import format_calibration, format_value
 
     status = 0
     reports = []
@@ -73,12 +74,13 @@ def _info(args) -> int:
             report["metadata"] = Metadata(report["metadata"]).to_jsonable()
             reports.append(report)
             continue
-        cal = document.image.calibration
         print(
             f"{name}: {report['class']} via {report['format']}, shape {document.shape}, dtype {report['dtype']}, "
-            f"pixel {cal.x.scale:g} {cal.x.units} x {cal.y.scale:g} {cal.y.units}, "
+            f"pixel size {format_calibration(document.image.calibration)}, "
             f"{report['metadata items']} metadata items"
         )
+        for label, value, units in key_facts(document.metadata, document.format):
+            print(f"  {label}: {format_value(value, units)}")
         for key, value in report["metadata"].items():
             print(f"  {key} = {value!r}")
     if args.json:

@@ -78,3 +78,11 @@ def test_info_reports_files_and_failures(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "shape (3, 5)" in captured.out
     assert "bad.png" in captured.err and "png" in captured.err
+
+
+def test_info_writes_calibration_and_key_facts_for_people(stxm_dir, capsys):
+    path = stxm_dir / "Sample_Image_2017-10-15_100.hdf5"
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "pixel size 15 nm/px" in out and "0.015000000000000138" not in out
+    assert "  energy: 781.493 eV" in out and "  dwell: 10 ms" in out

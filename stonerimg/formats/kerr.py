@@ -168,6 +168,6 @@ def load(path) -> KerrImage:
         raise FormatMismatch("a PNG without the Kerr microscope metadata (X-B-2d, field: units or IMAQ Version)")
     _normalise(document.metadata)
     band = text_band(document.data)
-    if band is not None:
+    if band is not None:  # where the burned-in text is, so a scale bar can keep clear of it
         document.metadata["annotation.band"] = band
     return KerrImage(document.image)

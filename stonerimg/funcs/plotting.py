@@ -14,28 +14,28 @@ import numpy as np
 from ..array import ImageArray
 from ._binding import image_function
 
-__all__ = ["hist", "imshow", "plot_histogram"]
+__all__ = ["hist", "imshow", "plot_histogram", "scalebar_corner"]
 
 
 def _figure(figure):
-    """Return a Figure for Stoner's ``figure=`` forms (pyplot only for None, a number, a label or "new")."""
+    """Return a Figure for the ``figure=`` forms (pyplot only for None, "new", "current", a number or a label)."""
     from matplotlib.figure import Figure
 
     if isinstance(figure, Figure):
         return figure
     import matplotlib.pyplot as plt
 
-    if figure is None:
-        return plt.gcf()
-    if isinstance(figure, str) and figure == "new":
+    if figure is None or (isinstance(figure, str) and figure == "new"):
         return plt.figure()
+    if isinstance(figure, str) and figure == "current":
+        return plt.gcf()
     if isinstance(figure, bool) or not isinstance(figure, (numbers.Integral, str)):
-        raise TypeError(f"figure: must be None, 'new', a number, a label or a Figure, not {figure!r}")
+        raise TypeError(f"figure: must be None, 'new', 'current', a number, a label or a Figure, not {figure!r}")
     return plt.figure(figure)
 
 
 def _axes(figure, ax):
-    """Return the axes to draw in: ``ax``, else the current axes of ``figure`` (Stoner semantics)."""
+    """Return the axes to draw in: ``ax``, else the current axes of ``figure`` (a new figure for None)."""
     if ax is not None:
         if figure is not None and not isinstance(figure, (str, numbers.Integral)) and ax.figure is not figure:
             raise ValueError("ax: the axes given belong to another figure than figure=")
@@ -75,8 +75,52 @@ def _nice_length(span: float) -> float:
     return power  # pragma: no cover - step 1 always fits
 
 
-def _add_scalebar(ax, image: ImageArray, scalebar):
+#: Where a scale bar may go, in order of preference, with the fraction of the image (x0, x1, y0, y1) it covers
+#: (rows counted from the top).
+_CORNERS = {
+    "lower right": (0.55, 1.0, 0.8, 1.0),
+    "lower left": (0.0, 0.45, 0.8, 1.0),
+    "upper right": (0.55, 1.0, 0.0, 0.2),
+    "upper left": (0.0, 0.45, 0.0, 0.2),
+}
+
+
+def _text_band(image: ImageArray):
+    """Return the box ``(xmin, xmax, ymin, ymax)`` in pixels of burned-in text (``annotation.band``), or None."""
+    rows, cols = image.shape[-2:]
+    try:
+        first, stop = (float(v) for v in image.metadata.get("annotation.band"))
+    except (TypeError, ValueError):
+        return None
+    xmin, xmax, ymin, ymax = 0.0, float(cols), first, stop
+    xmin, xmax, ymin, ymax = max(xmin, 0), min(xmax, cols), max(ymin, 0), min(ymax, rows)
+    return (xmin, xmax, ymin, ymax) if xmin < xmax and ymin < ymax else None
+
+
+def scalebar_corner(image: ImageArray) -> str:
+    """Choose the corner for a scale bar: lower right unless burned-in text is there.
+
+    Instrument images can carry a band of text burned into the pixels (the Kerr
+    microscope's annotation band below the image); a loader that knows where it
+    is records its rows as ``annotation.band`` ``(first_row, stop_row)``.
+    The first corner of lower right, lower left, upper right, upper left whose
+    region does not meet that box is chosen.
+    """
+    band = _text_band(image)
+    if band is None:
+        return "lower right"
+    rows, cols = image.shape[-2:]
+    for corner, (fx0, fx1, fy0, fy1) in _CORNERS.items():
+        x0, x1, y0, y1 = fx0 * cols, fx1 * cols, fy0 * rows, fy1 * rows
+        if band[1] <= x0 or band[0] >= x1 or band[3] <= y0 or band[2] >= y1:
+            return corner
+    return "lower right"
+
+
+def _add_scalebar(ax, image: ImageArray, scalebar, row0_at_bottom: bool = False):
     from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    from ..units import format_quantity
 
     cal_x = image.calibration.x
     left, right, bottom, top = image.extent
@@ -86,14 +130,14 @@ def _add_scalebar(ax, image: ImageArray, scalebar):
         length = float(scalebar)
     else:
         raise ValueError(f"scalebar: must be True, False or a positive length in {cal_x.units}, not {scalebar!r}")
-    # never over an instrument's annotation band at the bottom (a Kerr image before crop_text)
-    band = image.metadata.get("annotation.band")
-    at_bottom = band is not None and len(band) == 2 and int(band[1]) >= image.shape[-2]
+    loc = scalebar_corner(image)
+    if row0_at_bottom:  # origin="lower": the image's bottom rows are at the top of the axes
+        loc = loc.replace("lower", "@").replace("upper", "lower").replace("@", "upper")
     bar = AnchoredSizeBar(
         ax.transData,
         length,
-        f"{length:g} {cal_x.units}",
-        "upper right" if at_bottom else "lower right",
+        format_quantity(length, cal_x.units),
+        loc,
         pad=0.5,
         sep=4,
         color="white",
@@ -114,6 +158,7 @@ def imshow(
     show_axis: bool = True,
     scalebar=False,
     *,
+    colorbar=False,
     title_args: dict | None = None,
     **kwargs,
 ):
@@ -123,12 +168,12 @@ def imshow(
     ----------
     image : ImageArray
         A 2-D image.
-    figure : None, "new", int, str or matplotlib.figure.Figure, optional
-        Where to draw when ``ax`` is not given (Stoner's semantics): None uses the
-        current figure of :mod:`matplotlib.pyplot` (made if there is none),
-        ``"new"`` a new figure, a number or label that pyplot figure; a
-        ``Figure`` is used without pyplot.  Drawing goes into the figure's
-        current axes.
+    figure : None, "new", "current", int, str or matplotlib.figure.Figure, optional
+        Where to draw when ``ax`` is not given: None (or ``"new"``) makes a new
+        :mod:`matplotlib.pyplot` figure, as Stoner does, so an image never lands
+        on the previous plot; ``"current"`` uses pyplot's current figure, a
+        number or label that pyplot figure; a ``Figure`` is used without
+        pyplot.  Drawing goes into the figure's current axes.
     ax : matplotlib.axes.Axes, optional
         The axes to draw in (no pyplot is used).
     title : str, None or False, default None
@@ -139,8 +184,14 @@ def imshow(
     show_axis : bool, default True
         Draw the axes frame, ticks and labels (Stoner's default was False).
     scalebar : bool or float, default False
-        Draw a scale bar in the lower right corner: True picks a round length
-        near a fifth of the width, a number gives its length in the x units.
+        Draw a scale bar: True picks a round length near a fifth of the width, a
+        number gives its length in the x units.  It goes in the lower right
+        corner, or in the first other corner clear of burned-in text when the
+        metadata says where that is (see :func:`scalebar_corner`); its label is
+        written for people (``500 nm``, not ``0.5 µm``).
+    colorbar : bool or str, default False
+        Add a colour bar beside the axes; a string is its label (True labels it
+        with ``calibration.intensity.units`` when the image has them).
     title_args : dict, optional
         Keyword arguments for :meth:`matplotlib.axes.Axes.set_title`.
     **kwargs
@@ -197,7 +248,10 @@ def imshow(
     if text:
         axes.set_title(text, **(title_args or {}))
     if scalebar is not False:
-        _add_scalebar(axes, image, scalebar)
+        _add_scalebar(axes, image, scalebar, kwargs.get("origin", rcParams["image.origin"]) == "lower")
+    if colorbar is not False:
+        label = colorbar if isinstance(colorbar, str) else str(image.metadata.get("calibration.intensity.units", ""))
+        axes.figure.colorbar(artist, ax=axes, label=label)
     if not show_axis:
         axes.set_axis_off()
     return artist

@@ -86,7 +86,7 @@ class Profile:
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
-            Where to plot; by default the current axes of :mod:`matplotlib.pyplot`.
+            Where to plot; by default a new :mod:`matplotlib.pyplot` figure.
         **kwargs
             Passed to :meth:`matplotlib.axes.Axes.plot`.
 
@@ -95,10 +95,10 @@ class Profile:
         matplotlib.lines.Line2D
             The line (its axes is ``line.axes``); masked samples (NaN) are gaps.
         """
-        if ax is None:
+        if ax is None:  # a new figure, as imshow and RadialProfile.plot make: never over the previous plot
             import matplotlib.pyplot as plt
 
-            ax = plt.gca()
+            _, ax = plt.subplots()
         (line,) = ax.plot(self.distance, self.value, **kwargs)
         ax.set_xlabel(f"distance ({self.units})")
         ax.set_ylabel("intensity")

@@ -67,7 +67,9 @@ _CSS = """
 .si-repr figure{margin:0;text-align:center}
 .si-repr figcaption{font-size:11px;color:var(--jp-content-font-color2,#666)}
 .si-repr .si-note{color:var(--jp-content-font-color2,#888);font-style:italic}
-.si-repr table.si-files td,.si-repr table.si-files th{padding-right:12px;border-bottom:1px solid #eee}
+.si-repr table.si-files td,.si-repr table.si-files th{padding-right:12px;border-bottom:1px solid #eee;
+  white-space:nowrap;word-break:normal}
+.si-repr .si-scroll{max-width:100%;overflow-x:auto}
 </style>
 """
 
@@ -240,9 +242,11 @@ def _img(data, aspect: float, longest: int, title: str = "") -> str:
 
 
 # ---------------------------------------------------------------- sections
-def _shape_text(shape) -> str:
+def _shape_text(shape, short: bool = False) -> str:
     rows, cols = shape[-2], shape[-1]
     extra = f" × {' × '.join(map(str, shape[:-2]))} planes" if len(shape) > 2 else ""
+    if short:
+        return f"{cols} × {rows}{extra}"
     return f"{cols} × {rows} px (x × y){extra}, array shape {tuple(shape)}"
 
 
@@ -350,9 +354,11 @@ def _as_image(obj):
 
 
 @_never_raises(_text_fallback)
-def image_html(obj) -> str:
+def image_html(obj) -> str | None:
     """HTML for an :class:`~stonerimg.ImageArray` or :class:`~stonerimg.ImageFile`."""
     image, fmt = _as_image(obj)
+    if image.ndim < 2:  # a row or a value taken out of an image: NumPy's text repr says it best
+        return None
     metadata = image.metadata
     aspect = display_aspect(image.shape, _calibration(metadata)) if image.ndim >= 2 else 1.0
     rows = _summary_rows(image.shape, image.dtype, metadata, np.ma.getmask(image), image.filename, fmt)
@@ -374,6 +380,8 @@ def image_html(obj) -> str:
 def image_png(obj) -> bytes | None:
     """Make a PNG thumbnail (at most 256 pixels on a side) at the image's physical aspect ratio."""
     image, _ = _as_image(obj)
+    if image.ndim < 2:
+        return None
     return _png(thumbnail(image, display_aspect(image.shape, _calibration(image.metadata))))
 
 
@@ -384,13 +392,46 @@ def _strip_indices(n: int, count: int = STRIP_FRAMES) -> list[int]:
     return sorted({round(i * (n - 1) / (count - 1)) for i in range(count)})
 
 
+#: Frames whose key facts a stack's view gathers (one record each, no copy).
+FACT_FRAMES = 1000
+
+
+def _frame_metadata(stack, shared, index: int):
+    """Return the shared metadata with frame ``index``'s own items over it (without copying the shared items)."""
+    own = getattr(stack, "metadata_of", None)
+    record = own(index) if callable(own) else {}
+    if not record:
+        return shared
+    from collections import ChainMap
+
+    return ChainMap(dict(record), shared)
+
+
+def _facts_across_frames(stack, shared, rows):
+    """Replace the first frame's key facts by their values over the frames (``-270 Oe … -233 Oe (8 values)``)."""
+    from ..formats import key_facts
+
+    n = min(len(stack), FACT_FRAMES)
+    if n < 2:
+        return rows
+    per_frame = [key_facts(_frame_metadata(stack, shared, i)) for i in range(n)]
+    labels = {label: units for label, _, units in per_frame[0]}
+    gathered = {}
+    for label, units in labels.items():
+        values = [next((v for lab, v, _ in facts if lab == label), None) for facts in per_frame]
+        if all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+            gathered[label] = format_value(np.asarray(values, dtype=float), units)
+    more = f" (first {n} frames)" if len(stack) > n else ""
+    return [(label, gathered[label] + more if label in gathered else text) for label, text in rows]
+
+
 @_never_raises(_text_fallback)
 def stack_html(stack) -> str:
     """HTML for an :class:`~stonerimg.ImageStack`: a strip of frames, its length, shared metadata."""
     n = len(stack)
     shape = tuple(stack.shape)
     metadata = stack.metadata
-    aspect = display_aspect(shape, _calibration(metadata))
+    aspect = display_aspect(shape, _calibration(_frame_metadata(stack, metadata, 0) if n else metadata))
     frames = []
     for index in _strip_indices(n):
         frames.append(
@@ -400,7 +441,9 @@ def stack_html(stack) -> str:
     shown = len(frames)
     strip = f"<div class='si-strip'>{''.join(frames)}</div>" if frames else "<div class='si-note'>no frames</div>"
     rows = [("frames", f"{n}" + (f" ({shown} shown)" if shown < n else ""))]
-    rows += _summary_rows(shape[1:], stack.dtype, metadata)
+    first = _frame_metadata(stack, metadata, 0) if n else metadata
+    rows += _summary_rows(shape[1:], stack.dtype, first)
+    rows = _facts_across_frames(stack, metadata, rows)
     body = f"{strip}<table class='si-facts'>{_rows(rows)}</table>"
     body += _metadata_section(metadata, "shared metadata") + _history_section(metadata)
     return _wrap(_head(type(stack).__name__, f"{n} frames of {shape[-1]} × {shape[-2]} px"), body)
@@ -464,7 +507,7 @@ def folder_html(folder) -> str:
     header = "".join(f"<th>{_esc(h)}</th>" for h in ["#", "file", "size", *labels])
     body_rows = []
     for index, name, document, facts, known in rows:
-        size = _shape_text(document.shape) if document is not None else ("" if known else "not loaded")
+        size = _shape_text(document.shape, short=True) if document is not None else ("" if known else "not loaded")
         cells = [str(index), name, size] + [facts.get(label, "") for label in labels]
         body_rows.append("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in cells) + "</tr>")
     more = len(names) - len(shown)
@@ -478,7 +521,8 @@ def folder_html(folder) -> str:
     ]
     body = (
         f"<table class='si-facts'>{_rows(summary)}</table>"
-        f"<table class='si-files'><thead><tr>{header}</tr></thead><tbody>{''.join(body_rows)}</tbody></table>{note}"
+        f"<div class='si-scroll'><table class='si-files'><thead><tr>{header}</tr></thead>"
+        f"<tbody>{''.join(body_rows)}</tbody></table></div>{note}"
     )
     return _wrap(_head(type(folder).__name__, f"{len(names)} files"), body)
 

@@ -129,9 +129,15 @@ def test_imshow_figure_and_ax_without_pyplot():
 
 def test_imshow_figure_semantics_with_pyplot():
     im = _image((4, 6))
-    current = imshow(im)  # None: the current figure
-    assert current.figure is plt.gcf()
-    assert imshow(im).figure is current.figure
+    plt.plot([0, 1])
+    previous = plt.gcf()
+    first = imshow(im)  # None: a new figure, never the previous plot
+    assert first.figure is not previous and first.figure is plt.gcf()
+    assert len(previous.axes[0].images) == 0
+    second = imshow(im)
+    assert second.figure is not first.figure and len(plt.get_fignums()) == 3
+    current = imshow(im, figure="current")
+    assert current.figure is second.figure and len(second.figure.axes[0].images) == 2
     new = imshow(im, figure="new")
     assert new.figure is not current.figure
     numbered = imshow(im, figure=42)
@@ -152,6 +158,44 @@ def test_imshow_scalebar():
     assert _scalebars(imshow(im, figure=Figure()).axes) == []
     with pytest.raises(ValueError, match="scalebar"):
         imshow(im, figure=Figure(), scalebar=-1)
+
+
+def test_imshow_scalebar_avoids_burned_in_text():
+    im = _image((100, 200), masked=False).set_calibration(0.1, "µm")
+    for band, expected in [
+        (None, "lower right"),
+        ((90, 100), "upper right"),  # a text band along the bottom (a Kerr annotation band)
+        ((0, 10), "lower right"),  # a band along the top
+        ((0, 100), "lower right"),  # text everywhere: the default
+    ]:
+        if band is not None:
+            im.metadata["annotation.band"] = band
+        (bar,) = _scalebars(imshow(im, figure=Figure(), scalebar=True).axes)
+        assert bar.loc == {"lower right": 4, "lower left": 3, "upper right": 1}[expected], band
+    im.metadata["annotation.band"] = (90, 100)
+    (bar,) = _scalebars(imshow(im, figure=Figure(), scalebar=True, origin="lower").axes)
+    assert bar.loc == 4  # the band is at the top of the axes now: the bar goes to the bottom
+
+
+def test_imshow_scalebar_label_for_people():
+    im = _image((80, 300), masked=False).set_calibration(0.0010000000000000009, "µm")  # 0.3 µm wide
+    (bar,) = _scalebars(imshow(im, figure=Figure(), scalebar=True).axes)
+    assert bar.txt_label.get_text() == "50 nm"
+    assert bar.size_bar.get_children()[0].get_width() == pytest.approx(0.05)
+
+
+def test_imshow_colorbar():
+    im = _image((20, 30), masked=False)
+    im.metadata["calibration.intensity.units"] = "counts"
+    figure = Figure()
+    artist = imshow(im, figure=figure, colorbar=True)
+    assert len(figure.axes) == 2 and figure.axes[1].get_ylabel() == "counts"
+    assert figure.axes[1].collections or figure.axes[1].images  # the colour bar of this artist
+    assert artist.colorbar is not None
+    other = Figure()
+    imshow(im, figure=other, colorbar="intensity (a.u.)")
+    assert other.axes[1].get_ylabel() == "intensity (a.u.)"
+    assert len(Figure().axes) == 0 and len(imshow(im, figure=Figure()).figure.axes) == 1
 
 
 def test_imshow_bindings_and_input_unchanged():
@@ -247,3 +291,17 @@ def test_import_does_not_load_matplotlib():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_kerr_annotation_band_keeps_the_scale_bar_clear(kerr_dir):
+    import stonerimg
+
+    real = stonerimg.load(kerr_dir / "im2_noannotations.png")
+    assert "annotation.band" not in real.metadata
+    annotated = stonerimg.load(kerr_dir / "kermit.png")  # the software's text band along the bottom
+    first, stop = annotated.metadata["annotation.band"]
+    assert stop == annotated.shape[0] and first > annotated.shape[0] // 2
+    (bar,) = _scalebars(annotated.imshow(figure=Figure(), scalebar=True).axes)
+    assert bar.loc == 1  # upper right, away from the band along the bottom
+    (bar,) = _scalebars(real.imshow(figure=Figure(), scalebar=True).axes)
+    assert bar.loc == 4

@@ -328,6 +328,8 @@ def test_profile_plot():
     assert plt.get_fignums() == []
     line = result.plot()
     assert plt.get_fignums() == [line.figure.number]
+    again = result.plot()  # a new figure each time, never over the previous plot
+    assert again.figure is not line.figure and len(line.axes.lines) == 1
     plt.close("all")
 
 

@@ -75,5 +75,5 @@ def save_screenshot(driver, element, path: Path, max_width: int = 900) -> Path:
     if picture.width > max_width:
         picture = picture.resize((max_width, round(picture.height * max_width / picture.width)), Image.LANCZOS)
     path.parent.mkdir(parents=True, exist_ok=True)
-    picture.convert("RGB").save(path, optimize=True)
+    picture.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
     return path

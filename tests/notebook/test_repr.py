@@ -232,3 +232,20 @@ def test_metadata_repr_opens_its_tree():
     text = md._repr_html_()
     assert "<details class='si-metadata' open>" in text
     assert _Page(text).rows["energy"] == "700 eV"
+
+
+def test_stack_repr_gives_each_key_fact_over_the_frames(kerr_dir):
+    folder = ImageFolder(kerr_dir / "fields", pattern="*.png")
+    stack = folder.as_stack()
+    fields = [stack.merged_metadata(i)["field"] for i in range(len(stack))]
+    rows = _Page(stack._repr_html_()).rows
+    assert rows["field"] == f"{min(fields):.6g} Oe … {max(fields):.6g} Oe (8 values)"
+    assert rows["pixel size"] == "0.258186 µm/px"  # from the frames' own calibration
+    assert rows["averaging"] == str(stack.merged_metadata(0)["Images to Average"])  # the same in every frame
+
+
+def test_rows_and_values_taken_out_of_an_image_keep_numpy_text():
+    image = ImageArray(np.arange(12.0).reshape(3, 4))
+    row = image[1]
+    assert row.ndim == 1 and row._repr_html_() is None and row._repr_png_() is None
+    assert image._repr_html_() is not None
