@@ -1009,6 +1009,12 @@ class ImageFolder:
         self._records.clear()
         return self
 
+    def show(self, **kwargs):
+        """Browse the files (each loaded when shown) with widgets: see :func:`stonerimg.notebook.viewer.show`."""
+        from .notebook.viewer import show
+
+        return show(self, **kwargs)
+
     # ------------------------------------------------------------- container
     def __len__(self) -> int:
         return len(self._paths)

@@ -557,6 +557,12 @@ class ImageStack:
         """The file each frame came from (``""`` for frames made in memory)."""
         return tuple(self._filenames)
 
+    def show(self, **kwargs):
+        """Browse the frames with widgets: see :func:`stonerimg.notebook.viewer.show`."""
+        from .notebook.viewer import show
+
+        return show(self, **kwargs)
+
     def __len__(self) -> int:
         return self._image.shape[0]
 

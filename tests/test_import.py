@@ -48,7 +48,7 @@ PUBLIC_API = [
     "save",
     "zeros",
 ]
-SUBMODULES = ["array", "errors", "folder", "imagefile", "lazy", "metadata", "stack"]
+SUBMODULES = ["array", "errors", "folder", "imagefile", "lazy", "metadata", "notebook", "stack"]
 # public but kept out of __all__, so that ``from stonerimg import *`` never hides the builtin ``open``
 NOT_STARRED = ["open"]
 

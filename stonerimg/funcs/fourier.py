@@ -23,6 +23,7 @@ import numpy as np
 
 from ..array import ImageArray
 from ..metadata import Metadata
+from ..notebook.selection import Selection
 from ._binding import image_function
 
 __all__ = ["RadialProfile", "fft", "radial_coordinates", "radial_profile"]
@@ -43,6 +44,8 @@ def _centre(image: ImageArray, centre) -> tuple[float, float]:
     default = image.centre
     if centre is None:
         return default
+    if isinstance(centre, Selection):  # a point picked with image.select("point")
+        return centre.centre
     if isinstance(centre, str):
         if centre != "origin":
             raise ValueError(f"centre: must be None, 'origin' or an (x, y) pair, not {centre!r}")
@@ -432,9 +435,10 @@ def radial_profile(image: ImageArray, angle=None, r=None, centre=None, pixel_siz
         Bin edges in the units of the radius (physical units for a calibrated
         image), increasing; or a single number, the bin width.  Default: bins one
         pixel (``min(pixel_size)``) wide from 0 to beyond the furthest corner.
-    centre : (float, float), "origin" or None
+    centre : (float, float), "origin", Selection or None
         ``(x, y)`` of the centre in pixels; default the middle of the image.  See
-        :func:`radial_coordinates` (``"origin"`` suits a shifted :func:`fft`).
+        :func:`radial_coordinates` (``"origin"`` suits a shifted :func:`fft`).  A
+        point picked with ``image.select("point")`` gives its last point.
     pixel_size : float or (float, float), optional
         Physical size of a pixel ``(x, y)``; default the calibration scales.
 

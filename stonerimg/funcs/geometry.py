@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 
 from ..array import ImageArray
+from ..notebook.selection import Selection
 from ._binding import image_function
 
 __all__ = ["box_to_slices", "crop", "parse_box", "rotate", "translate", "translate_limits"]
@@ -60,7 +61,7 @@ def parse_box(image: ImageArray, box=None) -> tuple[int, int, int, int]:
     ----------
     image : ImageArray
         The image the box applies to (its last two axes are ``(y, x)``).
-    box : None, int, float, str or 4-sequence
+    box : None, int, float, str, 4-sequence or Selection
         - ``None`` or ``()``: the whole image;
         - ``int`` n: a border of n pixels is removed on every side;
         - ``float`` f in [0, 0.5): a border of that fraction of the width and height;
@@ -68,7 +69,8 @@ def parse_box(image: ImageArray, box=None) -> tuple[int, int, int, int]:
         - ``(xmin, xmax, ymin, ymax)``: each an ``int`` pixel coordinate (negative counts
           from the far edge, as in slicing), a ``float`` in [0, 1] as a fraction of the
           width or height measured from the left/top (so ``1.0`` is the far edge), a
-          ``float`` > 1 rounded to a pixel, or ``None`` for the image edge.
+          ``float`` > 1 rounded to a pixel, or ``None`` for the image edge;
+        - a :class:`~stonerimg.notebook.selection.Selection` (from ``image.select``): its ``box``.
 
     Returns
     -------
@@ -98,6 +100,8 @@ def parse_box(image: ImageArray, box=None) -> tuple[int, int, int, int]:
     rows, cols = image.shape[-2:]
     if box is None or (isinstance(box, (tuple, list)) and len(box) == 0):
         return (0, cols, 0, rows)
+    if isinstance(box, Selection):
+        box = box.box
     if isinstance(box, str):
         if box not in image.metadata:
             raise ValueError(f"box: no metadata item {box!r} to read a box from")

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..array import AxisCalibration, ImageArray
 from ..metadata import Metadata
+from ..notebook.selection import Selection
 from ._binding import image_function
 
 __all__ = ["Profile", "profile_line"]
@@ -212,7 +213,9 @@ def profile_line(
     image : ImageArray
         A 2-D image.
     src, dst : (x, y), optional
-        Start and end of the line; both are included in the profile.  Each
+        Start and end of the line; both are included in the profile.  A line
+        :class:`~stonerimg.notebook.selection.Selection` as ``src`` gives both
+        ends, in pixels.  Each
         coordinate is read by its type (the Stoner rule):
 
         - an ``int`` (Python or NumPy integer) is a **pixel** coordinate, pixel
@@ -335,6 +338,10 @@ def profile_line(
         else:
             row = _pixel(y, calibration.y, "y", no_scale)
             src, dst = (0.0, row), (width - 1.0, row)
+    elif isinstance(src, Selection):  # a line picked with image.select("line"), in pixels
+        if dst is not None:
+            raise ValueError("src, dst: a line selection gives both ends; do not pass dst")
+        src, dst = src.line
     elif src is None and dst is None:
         row = image.centre[1]
         src, dst = (0.0, row), (width - 1.0, row)

@@ -181,6 +181,8 @@ class ImageMask(np.ndarray):
 
         owner = self._needs_owner("select")
         sel = wait_for_selection(owner, kind, switch_keys=True, timeout=timeout, what="mask.select()")
+        if sel.cancelled or sel.is_empty:
+            return ImageMask.of(owner)
         shape_mask = sel.mask
         target = self._target()
         target[..., shape_mask if not invert else ~shape_mask] = True

@@ -50,7 +50,9 @@ def data_to_pixel(xy, extent, shape: tuple[int, int], origin: str = "upper") -> 
         y = (xy[:, 1] - top) / (bottom - top) * rows - 0.5
     else:
         y = (xy[:, 1] - bottom) / (top - bottom) * rows - 0.5
-    return np.column_stack([x, y])
+    # a millionth of a pixel is far below what a mouse can pick; rounding keeps shapes whose edges
+    # fall on pixel centres (a drag in calibrated units) from flipping pixels on round-off
+    return np.round(np.column_stack([x, y]), 6) + 0.0
 
 
 def _edge(value: float, size: int) -> int:
@@ -178,9 +180,19 @@ class Selection:
         return [(float(x), float(y)) for x, y in self._raw()]
 
     @property
-    def point(self) -> tuple[float, float]:
-        """The last point clicked (what ``radial_profile(centre=sel)`` uses)."""
-        return self.points[-1]
+    def centre(self) -> tuple[float, float]:
+        """``(x, y)`` to centre on (what ``radial_profile(centre=sel)`` uses).
+
+        The last point clicked, the centre of a box, ellipse or line, or the mean of a polygon's vertices.
+        """
+        points = self._raw()
+        if self.kind == "point":
+            x, y = points[-1]
+        elif self.kind == "polygon":
+            x, y = points.mean(axis=0)
+        else:
+            x, y = points[:2].mean(axis=0)
+        return (float(x), float(y))
 
     def _ellipse(self):
         (x0, y0), (x1, y1) = self._raw()[:2]
