@@ -242,7 +242,10 @@ class ImageStack:
           :class:`~stonerimg.ImageFile` objects, arrays or file paths, all of one
           shape: copied into one new buffer (dtypes are promoted to a common
           one); each image's metadata and file name become that frame's;
-        - the path of a multi-page TIFF file: read with :meth:`from_tiff`;
+        - the path of a multi-page TIFF file: read with :meth:`from_tiff`
+          (every page's metadata kept); the path of any other file
+          :func:`stonerimg.load` reads: the planes of its 3-D image (a MAXYMUS
+          stack, a DM spectrum image, ...), or its 2-D image as one frame;
         - nothing: an empty stack.
     metadata : mapping, optional
         Shared metadata (updates what the source brings).
@@ -301,7 +304,12 @@ class ImageStack:
                 from .folder import ImageFolder
 
                 source = ImageFolder(source)
-            loaded = source.as_stack() if _is_folder(source) else type(self).from_tiff(source)
+            if _is_folder(source):
+                loaded = source.as_stack()
+            elif Path(os.fspath(source)).suffix.lower() in (".tif", ".tiff"):
+                loaded = type(self).from_tiff(source)
+            else:
+                loaded = type(self)._from_file(source)
             image, records = loaded._image, loaded._records
             filenames, classes = loaded._filenames, loaded._classes
             self.skipped = loaded.skipped
@@ -394,6 +402,20 @@ class ImageStack:
                 mask[i] = frame_mask
             image._set_mask_fast(mask)
         return image, records, filenames, classes
+
+    @classmethod
+    def _from_file(cls, path) -> ImageStack:
+        """Read any file :func:`stonerimg.load` reads: a 3-D image gives its planes (no copy), a 2-D one frame."""
+        from .formats import load
+
+        document = load(path)
+        if document.ndim == 3:
+            stack = cls(document.image)
+            stack._classes = [type(document)] * len(stack)
+        else:
+            stack = cls([document])
+        stack._filenames = [str(path)] * len(stack)
+        return stack
 
     @classmethod
     def _new(cls, image: ImageArray, records, filenames, classes) -> ImageStack:

@@ -257,3 +257,22 @@ def test_folder_align_and_correct_drift_aliases(kerr_dir, tmp_path):
         assert abs(sx + dx) < 0.05 and abs(sy + dy) < 0.05
         drift = stack.metadata_of(i)["correct_drift"]
         assert abs(drift[0] - dx) < 0.05 and abs(drift[1] - dy) < 0.05
+
+
+# ------------------------------------------------------------------ multi-frame files
+def test_a_multi_frame_file_is_a_3d_image_and_imagestack_path_gives_its_frames(sample_data, tmp_path):
+    maximus = sample_data / "maximus" / "MPI_210127021" / "MPI_210127021.hdr"
+    if not maximus.is_file():
+        pytest.skip("no MAXYMUS sample")
+    document = stonerimg.load(maximus)
+    assert type(document) is stonerimg.ImageFile and document.ndim == 3
+    frames = ImageStack(maximus)
+    assert len(frames) == document.shape[0] and frames.filenames == (str(maximus),) * len(frames)
+    np.testing.assert_array_equal(frames.data, document.data)
+    tiff = tmp_path / "frames.tif"
+    frames.save(tiff)
+    again = stonerimg.load(tiff)
+    assert type(again) is stonerimg.ImageFile and again.shape == document.shape  # TIFF: the same rule
+    assert ImageStack(tiff) == ImageStack.from_tiff(tiff)
+    single = ImageStack(sample_data / "kerr" / "kermit.png")
+    assert single.shape == (1, *stonerimg.load(sample_data / "kerr" / "kermit.png").shape)
