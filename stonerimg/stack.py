@@ -157,6 +157,44 @@ class _Each:
         method.__doc__ = f"Apply ``{name}`` to every frame in place; return the stack (or a list of the results)."
         return method
 
+    def __setattr__(self, name: str, value) -> None:
+        """``stack.each.<attribute> = value`` sets it on every frame, in the stack itself, or raises.
+
+        ``mask`` (one ``(y, x)`` mask for every frame, or ``(n, y, x)``),
+        ``title``, ``filename`` and ``metadata`` (each frame's metadata becomes
+        the shared metadata with ``value`` laid over it) are stored by the
+        stack; any other attribute would be lost with the frame views, so it is
+        an :class:`AttributeError`.
+        """
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+            return
+        stack = self._stack
+        n = len(stack)
+        if name == "mask":
+            mask = np.asarray(value)
+            if mask.dtype != bool:
+                raise TypeError(f"each.mask: a boolean mask (True = left out), not of dtype {mask.dtype}")
+            if mask.shape not in (stack.frame_shape, stack.shape):
+                raise ValueError(
+                    f"each.mask: its shape {mask.shape} is neither the frames' {stack.frame_shape} nor {stack.shape}"
+                )
+            stack._image._set_mask_fast(np.array(np.broadcast_to(mask, stack.shape), dtype=bool))
+        elif name == "title":
+            for record in stack._records:
+                record["title"] = str(value)
+        elif name == "filename":
+            stack._filenames = [os.fspath(value)] * n
+        elif name == "metadata":
+            if not isinstance(value, Mapping):
+                raise TypeError(f"each.metadata: a mapping, not {type(value).__name__}")
+            stack._records = [_difference(Metadata(value), stack.metadata) for _ in range(n)]
+        else:
+            raise AttributeError(
+                f"each.{name} = ...: a stack keeps only mask, title, filename and metadata for each frame; "
+                f"set {name!r} on the stack or in stack.metadata"
+            )
+
     def __dir__(self):
         return sorted(self._method_names())
 

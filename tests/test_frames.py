@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -276,3 +277,33 @@ def test_a_multi_frame_file_is_a_3d_image_and_imagestack_path_gives_its_frames(s
     assert ImageStack(tiff) == ImageStack.from_tiff(tiff)
     single = ImageStack(sample_data / "kerr" / "kermit.png")
     assert single.shape == (1, *stonerimg.load(sample_data / "kerr" / "kermit.png").shape)
+
+
+# ------------------------------------------------------------------ folder conveniences
+def test_folder_size_images_loaded_and_add(kerr_folder, kerr_good, stxm_dir):
+    names, good = kerr_good
+    folder = ImageFolder(kerr_folder, "*.png", errors="skip", cache_size=2)
+    assert folder.loaded == []
+    assert folder.size == good.shape[1:]  # the bad files are skipped
+    assert _skipped_names(folder.skipped) == [f"{BAD[0]}.png", f"{BAD[1]}.png"]
+    assert len(folder.loaded) == 2  # the cache holds two
+    seen = [doc.filename for doc in folder.images]
+    assert [Path(f).name for f in seen] == names
+    folder.each.crop(0, 100, 0, 50)
+    assert set(folder.loaded) == set(names)  # changed documents stay in memory
+    assert folder.size == (50, 100)
+
+    empty = ImageFolder()
+    assert len(empty) == 0 and empty.size is None and empty.directory is None
+    empty.add(kerr_folder / names[0])
+    empty.add(stonerimg.load(stxm_dir / "Sample_Image_2017-10-15_100.hdf5"))
+    empty.add(ImageArray(np.ones((3, 3))), name="ones")
+    assert empty.names == [str(kerr_folder / names[0]), "Sample_Image_2017-10-15_100.hdf5", "ones"]
+    np.testing.assert_array_equal(empty[0].data, good[0])
+    assert empty.size is None and empty["ones"].shape == (3, 3)
+    with pytest.raises(ValueError, match="already"):
+        empty.add(ImageArray(np.ones((3, 3))), name="ones")
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        empty.add(kerr_folder / "missing.png")
+    stack = ImageStack(ImageFolder(errors="skip").add(ImageArray(np.ones((3, 3)))).add(ImageArray(np.zeros((3, 3)))))
+    assert stack.shape == (2, 3, 3)

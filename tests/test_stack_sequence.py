@@ -170,3 +170,20 @@ def test_imshow_one_frame_or_a_montage(kerr_frames):
             stack.imshow(1, columns=2)
     finally:
         plt.close(fig)
+
+
+def test_each_assignment_sets_every_frame_or_raises(kerr_frames):
+    docs, pixels = kerr_frames
+    stack = ImageStack(docs[:3])
+    defects = pixels[0] > 4000
+    stack.each.mask = defects
+    assert all(np.array_equal(stack[i].mask, defects) for i in range(3))
+    assert stack.mean().mask.sum() == defects.sum()  # left out of the statistics
+    stack.each.title = "sweep"
+    assert [stack[i].title for i in range(3)] == ["sweep"] * 3
+    stack.each.metadata = {"sample": "Py"}
+    assert all(stack.merged_metadata(i)["sample"] == "Py" and "field" not in stack[i].metadata for i in range(3))
+    with pytest.raises(AttributeError, match="keeps only"):
+        stack.each.colour = "red"
+    with pytest.raises(ValueError, match="shape"):
+        stack.each.mask = np.zeros((3, 3), bool)
