@@ -307,3 +307,18 @@ def test_folder_size_images_loaded_and_add(kerr_folder, kerr_good, stxm_dir):
         empty.add(kerr_folder / "missing.png")
     stack = ImageStack(ImageFolder(errors="skip").add(ImageArray(np.ones((3, 3)))).add(ImageArray(np.zeros((3, 3)))))
     assert stack.shape == (2, 3, 3)
+
+
+def test_imagestack_of_a_directory(kerr_good, tmp_path):
+    names, good = kerr_good
+    for name, frame in zip(names[:3], good[:3], strict=True):
+        ImageArray(frame.astype(np.uint16)).save(tmp_path / f"{Path(name).stem}.tif")
+    stack = ImageStack(tmp_path)  # an existing directory, not "No such file"
+    np.testing.assert_array_equal(stack.data, good[:3])
+    assert [Path(f).name for f in stack.filenames] == [f"{Path(n).stem}.tif" for n in names[:3]]
+    assert stack.crop(10, 20, 5, 30).shape == (3, 25, 10) and ImageStack.crop is ImageStack.crop_stack
+    (tmp_path / "zz_empty.tif").write_bytes(b"")
+    with pytest.raises(ValueError, match="zz_empty.tif"):
+        ImageStack(tmp_path)  # the folder's default policy: raise, naming the file
+    skipping = ImageStack(ImageFolder(tmp_path, errors="skip"))
+    assert len(skipping) == 3 and _skipped_names(skipping.skipped) == ["zz_empty.tif"]
