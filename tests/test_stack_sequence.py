@@ -107,12 +107,16 @@ def test_dtype_promotion_and_masks_on_append(kerr_frames):
     np.testing.assert_array_equal(stack.data[0], pixels[0])
 
 
-def test_disk_stack_refuses_to_grow(tmp_path, kerr_frames):
+def test_disk_stack_refuses_to_grow(kerr_frames):
     _, pixels = kerr_frames
     stack = stonerimg.empty((2, 4, 4), np.float32, on_disk=True)
     try:
+        assert isinstance(stack, ImageStack) and stack.is_disk_image
         with pytest.raises(TypeError, match="fixed number of frames"):
-            ImageStack.append(stack, np.zeros((4, 4))) if isinstance(stack, ImageStack) else stack.append(None)
+            stack.append(pixels[0][:4, :4])
+        with pytest.raises(TypeError, match="fixed number of frames"):
+            del stack[0]
+        assert len(stack) == 2
     finally:
         stack.close()
 
