@@ -46,6 +46,7 @@ from ._frames import SKIP, Policy, RunningMean, RunningVariance, Skipped, check_
 from ._frames import name_error as _name_error
 from ._frames import raise_named as _raise_named
 from ._frames import reason as _reason
+from .array import ImageArray
 from .imagefile import ImageFile
 from .metadata import _values_equal
 
@@ -888,6 +889,7 @@ class ImageFolder:
         self._cache: OrderedDict[int, ImageFile] = OrderedDict()
         self._pinned: dict[int, ImageFile] = {}
         self._records: dict[int, _MetadataRecord] = {}
+        self._shapes: dict[int, tuple[int, ...]] = {}
         self._load_kwargs = dict(load_kwargs)
         self.unreadable: list[tuple[Path, str]] = []
 
@@ -943,6 +945,98 @@ class ImageFolder:
         return self._cache_size
 
     @property
+    def loaded(self) -> list[str]:
+        """Names of the documents in memory now (the cache and the changed ones), in file order."""
+        return [self._names[i] for i in sorted(set(self._cache) | set(self._pinned))]
+
+    @property
+    def images(self) -> Iterator[ImageFile]:
+        """An iterator of the loaded documents, in file order, following the folder's :attr:`errors` policy.
+
+        Unlike ``iter(folder)``, a file that cannot be loaded is left out (with
+        ``errors="skip"``/``"warn"``) and listed in :attr:`skipped` once the
+        iteration ends.
+        """
+        policy = self._policy(None, "images")
+        try:
+            for _index, document in self._documents(policy):
+                yield document
+        finally:
+            self._finish(policy)
+
+    @property
+    def size(self) -> tuple[int, ...] | None:
+        """The shape every image has, or None when they differ (or the folder is empty).
+
+        Reads each file once (the shapes are remembered); a file that cannot be
+        loaded follows the folder's :attr:`errors` policy.
+        """
+        policy = self._policy(None, "size")
+        shapes = set()
+        for index in range(len(self)):
+            shape = self._shapes.get(index)
+            if shape is None:
+                document = policy.call(self._names[index], self._get, index)
+                if document is SKIP:
+                    continue
+                shape = self._shapes[index] = tuple(document.shape)
+            shapes.add(shape)
+        self._finish(policy)
+        return shapes.pop() if len(shapes) == 1 else None
+
+    def add(self, item, name: str | None = None) -> ImageFolder:
+        """Add a file or a document at the end of the folder; return the folder.
+
+        Parameters
+        ----------
+        item : str, os.PathLike, ImageFile or ImageArray
+            A file (loaded lazily, as the listed ones) or a document in memory
+            (kept as a changed document: it is never written to a file).
+        name : str, optional
+            Its name in the folder (default: a file's path relative to
+            :attr:`directory`, or its own path; a document's file name, or
+            ``"image_<n>"``).  Names are unique.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stonerimg import ImageArray, ImageFile
+        >>> folder = ImageFolder()
+        >>> folder.add(ImageFile(np.zeros((4, 4)))).add(ImageArray(np.ones((4, 4))), name="ones")
+        ImageFolder(None, pattern=[]) with 2 files
+        >>> folder.names, float(folder.mean().data.mean())
+        (['image_0', 'ones'], 0.5)
+        """
+        document = None
+        if isinstance(item, ImageArray):
+            item = ImageFile(item)
+        if isinstance(item, ImageFile):
+            document = item
+            default = os.path.basename(document.filename) if document.filename else f"image_{len(self)}"
+            path = Path(document.filename) if document.filename else Path(default)
+        elif isinstance(item, (str, os.PathLike)):
+            path = Path(os.fspath(item))
+            if not path.is_file():
+                raise FileNotFoundError(errno.ENOENT, "item: no such file", str(path))
+            try:
+                default = path.relative_to(self._root).as_posix() if self._root is not None else str(path)
+            except ValueError:
+                default = str(path)
+        else:
+            raise TypeError(f"item: a file path, an ImageFile or an ImageArray, not {type(item).__name__}")
+        name = default if name is None else str(name)
+        if name in self._index:
+            raise ValueError(f"name: the folder already has a file named {name!r}")
+        index = len(self._paths)
+        self._paths.append(path)
+        self._names.append(name)
+        self._index[name] = index
+        self._by_base.setdefault(path.name, []).append(index)
+        if document is not None:
+            self._pin(index, document)
+        return self
+
+    @property
     def modified(self) -> list[str]:
         """Names of the documents changed in memory (pinned; see the module notes)."""
         return [self._names[i] for i in sorted(self._pinned)]
@@ -986,6 +1080,7 @@ class ImageFolder:
         self._pinned[index] = document
         self._cache.pop(index, None)
         self._records.pop(index, None)
+        self._shapes.pop(index, None)
 
     def _live(self, index: int) -> ImageFile | None:
         if index in self._pinned:
@@ -1007,6 +1102,7 @@ class ImageFolder:
         self._cache.clear()
         self._pinned.clear()
         self._records.clear()
+        self._shapes.clear()
         return self
 
     def show(self, **kwargs):
@@ -1039,7 +1135,7 @@ class ImageFolder:
             return index % len(self)
         if isinstance(key, (str, os.PathLike)):
             path = Path(os.fspath(key))
-            if path.is_absolute():
+            if path.is_absolute() and self._root is not None:
                 try:
                     path = path.relative_to(self._root)
                 except ValueError:
@@ -1080,7 +1176,8 @@ class ImageFolder:
     def __repr__(self) -> str:
         pattern = self._patterns[0] if len(self._patterns) == 1 else self._patterns
         recursive = ", recursive=True" if self._recursive else ""
-        return f"{type(self).__name__}({str(self._root)!r}, pattern={pattern!r}{recursive}) with {len(self)} files"
+        root = None if self._root is None else str(self._root)
+        return f"{type(self).__name__}({root!r}, pattern={pattern!r}{recursive}) with {len(self)} files"
 
     def _repr_html_(self) -> str:
         """Return the notebook view: the files and the key facts of those already loaded (no file is read)."""

@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from ._frames import difference as _difference
+from ._frames import split_common as _split_common
 from .array import ImageArray
 from .funcs._binding import describe, registered
 from .imagefile import ImageFile
@@ -60,24 +62,6 @@ def _append_history(metadata: Metadata, entry: str) -> None:
     history = list(metadata.get("history", []))
     history.append(entry)
     metadata["history"] = history
-
-
-def _difference(metadata: Mapping, shared: Mapping) -> Metadata:
-    """Return the items of ``metadata`` that the shared metadata does not already hold (with that value)."""
-    record = Metadata()
-    for key, value in metadata.items():
-        if key not in shared or not _values_equal(value, shared[key]):
-            record[key] = value
-    return record
-
-
-def _split_common(records: Sequence[Mapping]) -> tuple[Metadata, list[Metadata]]:
-    """Split records into the items every record holds with one value, and the rest of each."""
-    if not records:
-        return Metadata(), []
-    first = records[0]
-    common = Metadata({k: v for k, v in first.items() if all(k in r and _values_equal(v, r[k]) for r in records[1:])})
-    return common, [_difference(r, common) for r in records]
 
 
 def _frame_index(index, n: int) -> int:
@@ -162,6 +146,11 @@ class _FrameLink:
 
     def assign(self, doc: ImageFile, name: str, value) -> None:
         stack, i = self.stack, self.index
+        if getattr(doc, "detached", False):
+            raise ValueError(
+                f"{name}: this frame was given out before the stack's buffer was reallocated (it is detached); "
+                f"assign to stack[{i}] as the stack is now"
+            )
         if name == "image":
             stack[i] = value
         elif name == "mask":
@@ -245,6 +234,44 @@ class _Each:
         method.__name__ = name
         method.__doc__ = f"Apply ``{name}`` to every frame in place; return the stack (or a list of the results)."
         return method
+
+    def __setattr__(self, name: str, value) -> None:
+        """``stack.each.<attribute> = value`` sets it on every frame, in the stack itself, or raises.
+
+        ``mask`` (one ``(y, x)`` mask for every frame, or ``(n, y, x)``),
+        ``title``, ``filename`` and ``metadata`` (each frame's metadata becomes
+        the shared metadata with ``value`` laid over it) are stored by the
+        stack; any other attribute would be lost with the frame views, so it is
+        an :class:`AttributeError`.
+        """
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+            return
+        stack = self._stack
+        n = len(stack)
+        if name == "mask":
+            mask = np.asarray(value)
+            if mask.dtype != bool:
+                raise TypeError(f"each.mask: a boolean mask (True = left out), not of dtype {mask.dtype}")
+            if mask.shape not in (stack.frame_shape, stack.shape):
+                raise ValueError(
+                    f"each.mask: its shape {mask.shape} is neither the frames' {stack.frame_shape} nor {stack.shape}"
+                )
+            stack._image._set_mask_fast(np.array(np.broadcast_to(mask, stack.shape), dtype=bool))
+        elif name == "title":
+            for record in stack._records:
+                record["title"] = str(value)
+        elif name == "filename":
+            stack._filenames = [os.fspath(value)] * n
+        elif name == "metadata":
+            if not isinstance(value, Mapping):
+                raise TypeError(f"each.metadata: a mapping, not {type(value).__name__}")
+            stack._records = [_difference(Metadata(value), stack.metadata) for _ in range(n)]
+        else:
+            raise AttributeError(
+                f"each.{name} = ...: a stack keeps only mask, title, filename and metadata for each frame; "
+                f"set {name!r} on the stack or in stack.metadata"
+            )
 
     def __dir__(self):
         return sorted(self._method_names())
@@ -331,7 +358,10 @@ class ImageStack:
           :class:`~stonerimg.ImageFile` objects, arrays or file paths, all of one
           shape: copied into one new buffer (dtypes are promoted to a common
           one); each image's metadata and file name become that frame's;
-        - the path of a multi-page TIFF file: read with :meth:`from_tiff`;
+        - the path of a multi-page TIFF file: read with :meth:`from_tiff`
+          (every page's metadata kept); the path of any other file
+          :func:`stonerimg.load` reads: the planes of its 3-D image (a MAXYMUS
+          stack, a DM spectrum image, ...), or its 2-D image as one frame;
         - nothing: an empty stack.
     metadata : mapping, optional
         Shared metadata (updates what the source brings).
@@ -390,7 +420,12 @@ class ImageStack:
                 from .folder import ImageFolder
 
                 source = ImageFolder(source)
-            loaded = source.as_stack() if _is_folder(source) else type(self).from_tiff(source)
+            if _is_folder(source):
+                loaded = source.as_stack()
+            elif Path(os.fspath(source)).suffix.lower() in (".tif", ".tiff"):
+                loaded = type(self).from_tiff(source)
+            else:
+                loaded = type(self)._from_file(source)
             image, records = loaded._image, loaded._records
             filenames, classes = loaded._filenames, loaded._classes
             self.skipped = loaded.skipped
@@ -483,6 +518,20 @@ class ImageStack:
                 mask[i] = frame_mask
             image._set_mask_fast(mask)
         return image, records, filenames, classes
+
+    @classmethod
+    def _from_file(cls, path) -> ImageStack:
+        """Read any file :func:`stonerimg.load` reads: a 3-D image gives its planes (no copy), a 2-D one frame."""
+        from .formats import load
+
+        document = load(path)
+        if document.ndim == 3:
+            stack = cls(document.image)
+            stack._classes = [type(document)] * len(stack)
+        else:
+            stack = cls([document])
+        stack._filenames = [str(path)] * len(stack)
+        return stack
 
     @classmethod
     def _new(cls, image: ImageArray, records, filenames, classes) -> ImageStack:
@@ -609,6 +658,78 @@ class ImageStack:
             self._image.clone, [_copy.deepcopy(r) for r in self._records], self._filenames, self._classes
         )
 
+    # ------------------------------------------------------------ as an ImageFile
+    @property
+    def title(self) -> str:
+        """``metadata["title"]`` if set, else frame 0's title (as ``ImageFile.title``), else ``""``."""
+        title = self.metadata.get("title")
+        if title:
+            return str(title)
+        return self._frame(0).title if len(self) else ""
+
+    @title.setter
+    def title(self, value: str) -> None:
+        self.metadata["title"] = str(value)
+
+    @property
+    def geometry(self) -> tuple[int, int, int]:
+        """Size in instrument order, ``(size_x, size_y, frames)``: :attr:`shape` reversed (as ``ImageArray``)."""
+        return tuple(reversed(self.shape))
+
+    @property
+    def calibration(self):
+        """The physical scale the frames share: the ``calibration.*`` items every frame holds with one value.
+
+        A frame whose file gave it another calibration has its own in
+        :meth:`calibration_of`; an item the frames do not share takes the
+        default (scale 1, offset 0, ``"px"``).
+        """
+        from ._frames import common_items
+
+        per_frame = [
+            {k: v for k, v in self.merged_metadata(i).items() if k.startswith("calibration.")} for i in range(len(self))
+        ]
+        shared = common_items(per_frame) if per_frame else self.metadata
+        return ImageArray(np.zeros((1, 1)), metadata=shared).calibration
+
+    def calibration_of(self, index: int):
+        """Frame ``index``'s calibration: its own ``calibration.*`` items laid over the shared ones."""
+        probe = ImageArray(np.zeros((1, 1)), metadata=self.merged_metadata(index))
+        return probe.calibration
+
+    def set_calibration(self, scale, units: str | None = None, offset=0.0, axis: str = "xy") -> ImageStack:
+        """Set the physical pixel size every frame shares (in place); return the stack.
+
+        The arguments are those of :meth:`ImageArray.set_calibration
+        <stonerimg.ImageArray.set_calibration>`; the frames' own calibration
+        items for those axes are removed, so every frame has the new one.
+        """
+        self._image.set_calibration(scale, units=units, offset=offset, axis=axis)
+        for record in self._records:
+            for key in [k for k in record if k.startswith("calibration.") and k.split(".")[1] in axis]:
+                del record[key]
+        return self
+
+    def imshow(self, frame: int | None = None, *, columns: int | None = None, size: int | None = None, **kwargs):
+        """Show one frame, or (without ``frame``) a montage of all of them; return the matplotlib ``AxesImage``.
+
+        Parameters
+        ----------
+        frame : int, optional
+            The frame to show (with its own metadata and calibration); default:
+            :meth:`montage` of every frame.
+        columns, size : optional
+            Passed to :meth:`montage` when no frame is given.
+        **kwargs
+            Passed to :func:`~stonerimg.funcs.plotting.imshow` (``ax``,
+            ``figure``, ``title``, ``cmap``, ``scalebar``, ...).
+        """
+        if frame is None:
+            return self.montage(columns=columns, size=size).imshow(**kwargs)
+        if columns is not None or size is not None:
+            raise TypeError("columns and size: only for the montage (imshow without a frame)")
+        return self[frame].imshow(**kwargs)
+
     # ------------------------------------------------------------ frames
     def _frame(self, i: int) -> ImageFile:
         view = self._image[i]
@@ -629,14 +750,16 @@ class ImageStack:
         """
         n = len(self)
         if isinstance(index, (numbers.Integral, np.integer)) and not isinstance(index, bool):
-            return self._linked_frame(_frame_index(index, n))
+            return self._track(self._linked_frame(_frame_index(index, n)))
         if isinstance(index, slice):
             positions = range(n)[index]
-            return type(self)._new(
-                self._image[index],
-                [self._records[i] for i in positions],
-                [self._filenames[i] for i in positions],
-                [self._classes[i] for i in positions],
+            return self._track(
+                type(self)._new(
+                    self._image[index],
+                    [self._records[i] for i in positions],
+                    [self._filenames[i] for i in positions],
+                    [self._classes[i] for i in positions],
+                )
             )
         if isinstance(index, str):
             raise TypeError(f"index: use stack.metadata[{index!r}] or stack.merged_metadata(i)[{index!r}] for metadata")
@@ -682,6 +805,227 @@ class ImageStack:
         if isinstance(value, (ImageArray, ImageFile)):
             self._records[i] = _difference(md, self._image.metadata)
             self._filenames[i] = filename
+
+    # ------------------------------------------------------------ a mutable sequence of frames
+    #: True for a frame or a slice given out by a stack whose buffer has since been reallocated
+    #: (by :meth:`append`, :meth:`insert`, ``del``...): it keeps its pixels, but no longer shows the stack's.
+    detached = False
+
+    def _track(self, view):
+        """Remember a frame or slice given out on the buffer, to tell it when the buffer is reallocated."""
+        import weakref
+
+        views = self.__dict__.setdefault("_views", {})
+        view.detached = False
+        key = id(view)
+        views[key] = weakref.ref(view, lambda _ref, key=key, views=views: views.pop(key, None))
+        return view
+
+    def _detach_views(self) -> None:
+        views = self.__dict__.pop("_views", {})
+        for ref in list(views.values()):
+            view = ref()
+            if view is not None:
+                view.detached = True
+        if views:
+            logger.info("the stack's buffer was reallocated: %d frame(s) given out before are detached", len(views))
+
+    def _has_room(self, extra: int, dtype: np.dtype) -> bool:
+        """Whether the buffer is the start of a store with room for ``extra`` more frames of ``dtype``."""
+        store = self.__dict__.get("_store")
+        data = self._image.data
+        if store is None or dtype != store.dtype or len(self) + extra > store.shape[0]:
+            return False
+        if data.shape[1:] != store.shape[1:] or data.strides != store.strides:
+            return False
+        start = store.__array_interface__["data"][0]
+        if data.__array_interface__["data"][0] != start:
+            return False
+        mask, mask_store = self._image._mask, self.__dict__.get("_mask_store")
+        if mask is np.ma.nomask:
+            return True
+        if mask_store is None:
+            return False
+        return mask.__array_interface__["data"][0] == mask_store.__array_interface__["data"][0]
+
+    def _show(self, n: int) -> None:
+        """Make the stack the first ``n`` frames of its store (the shared metadata object kept)."""
+        old = self._image
+        image = old._derive(self._store[:n], keep_mask=False)
+        image._metadata = old._metadata
+        mask_store = self.__dict__.get("_mask_store")
+        if mask_store is not None:
+            image._set_mask_fast(mask_store[:n])
+        self._image = image
+
+    def _put(self, at: int, frames: list, delete: Sequence[int] = ()) -> None:
+        """Insert prepared frames (``_as_2d_image`` tuples) at ``at`` after deleting frames ``delete``.
+
+        Appending writes into spare room of the store when there is some; anything
+        else builds a new store (doubling the capacity when it is full), so a
+        frame or slice given out before keeps its pixels and says it is detached.
+        """
+        if getattr(self, "is_disk_image", False):
+            raise TypeError("a disk stack has a fixed number of frames; copy it to memory first (stack.clone)")
+        n = len(self)
+        empty = n == 0 and not delete
+        shape = frames[0][0].shape if empty and frames else self.frame_shape
+        for j, (pixels, *_rest) in enumerate(frames):
+            if pixels.shape != shape:
+                raise ValueError(
+                    f"frame {at + j}: its shape {pixels.shape} differs from the stack's frames {shape}; "
+                    "frames of a stack share one shape (crop or pad them first)"
+                )
+        dtypes = [f[0].dtype for f in frames] + ([] if empty else [self.dtype])
+        dtype = np.result_type(*dtypes) if dtypes else self.dtype
+        masked = any(f[1] is not None for f in frames)
+        if not delete and at == n and self._has_room(len(frames), dtype):
+            store = self._store
+            for j, (pixels, frame_mask, *_rest) in enumerate(frames):
+                store[n + j] = pixels
+                if frame_mask is not None or self.__dict__.get("_mask_store") is not None:
+                    if self.__dict__.get("_mask_store") is None:
+                        self._mask_store = np.zeros(store.shape, bool)
+                    self._mask_store[n + j] = False if frame_mask is None else frame_mask
+        else:
+            keep = [i for i in range(n) if i not in set(delete)]
+            total = len(keep) + len(frames)
+            old_store = self.__dict__.get("_store")
+            old_capacity = 0 if old_store is None else old_store.shape[0]
+            # appending to a full buffer doubles it: amortised O(1) copies per frame
+            capacity = max(total, old_capacity, 2 * n if at == n and not delete else total)
+            store = np.empty((capacity, *shape), dtype=dtype)
+            old_mask = self._image._mask
+            any_mask = masked or (old_mask is not np.ma.nomask and bool(np.any(old_mask)))
+            mask_store = np.zeros(store.shape, bool) if any_mask else None
+            order = keep[:at] + [None] * len(frames) + keep[at:]
+            new_frames = iter(frames)
+            for position, source in enumerate(order):
+                if source is None:
+                    pixels, frame_mask, *_rest = next(new_frames)
+                    store[position] = pixels
+                    if mask_store is not None and frame_mask is not None:
+                        mask_store[position] = frame_mask
+                else:
+                    store[position] = self._image.data[source]
+                    if mask_store is not None and old_mask is not np.ma.nomask:
+                        mask_store[position] = old_mask[source]
+            self._detach_views()
+            self._store = store
+            self._mask_store = mask_store
+            if delete:
+                gone = set(delete)
+                self._records = [r for i, r in enumerate(self._records) if i not in gone]
+                self._filenames = [f for i, f in enumerate(self._filenames) if i not in gone]
+                self._classes = [c for i, c in enumerate(self._classes) if i not in gone]
+                n = len(keep)
+        shared = self._image.metadata
+        for j, (_pixels, _mask, md, filename, cls) in enumerate(frames):
+            self._records.insert(at + j, _difference(md, shared))
+            self._filenames.insert(at + j, filename)
+            self._classes.insert(at + j, cls)
+        self._show(n + len(frames))
+
+    def _prepared(self, items: Iterable, first: int) -> list:
+        if isinstance(items, ImageStack):
+            return [
+                (
+                    np.asarray(items._image.data[i]),
+                    None if items._image._mask is np.ma.nomask else np.asarray(items._image._mask[i]),
+                    items.merged_metadata(i),
+                    items._filenames[i],
+                    items._classes[i],
+                )
+                for i in range(len(items))
+            ]
+        return [_as_2d_image(item, f"frame {first + j}") for j, item in enumerate(items)]
+
+    def append(self, frame) -> ImageStack:
+        """Add a frame at the end (an ImageFile, ImageArray, 2-D array or file path); return the stack.
+
+        The buffer keeps spare room and doubles it when full, so appending
+        frames one by one costs amortised O(1) copies per frame.  A frame of
+        another shape is refused (:class:`ValueError` naming the frame and both
+        shapes); a frame of a wider dtype promotes the stack (a new buffer).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> stack = ImageStack()
+        >>> for value in range(3):
+        ...     stack = stack.append(np.full((2, 3), value))
+        >>> stack.shape, stack.data[:, 0, 0].tolist()
+        ((3, 2, 3), [0, 1, 2])
+        """
+        self._put(len(self), self._prepared([frame], len(self)))
+        return self
+
+    def extend(self, frames: Iterable) -> ImageStack:
+        """Add every frame of an iterable (or another stack) at the end; return the stack."""
+        self._put(len(self), self._prepared(frames, len(self)))
+        return self
+
+    def insert(self, index: int, frame) -> ImageStack:
+        """Insert a frame before ``index`` (as :meth:`list.insert`); return the stack."""
+        n = len(self)
+        i = int(index)
+        i = min(max(i + n if i < 0 else i, 0), n)
+        self._put(i, self._prepared([frame], i))
+        return self
+
+    def __delitem__(self, index) -> None:
+        """Delete a frame or a slice of frames (into a new buffer: views given out are detached)."""
+        n = len(self)
+        if isinstance(index, slice):
+            gone = list(range(n)[index])
+        elif isinstance(index, (numbers.Integral, np.integer)) and not isinstance(index, bool):
+            gone = [_frame_index(index, n)]
+        else:
+            raise TypeError(f"index: frames are deleted by an int or a slice, not {index!r}")
+        if gone:
+            self._put(0, [], delete=gone)
+
+    def __add__(self, other) -> ImageStack:
+        """``stack + image`` or ``stack + stack``: a new stack with the frames of both (copies)."""
+        if isinstance(other, (ImageStack, ImageFile, ImageArray, np.ndarray, str, os.PathLike)):
+            result = self.clone
+            if isinstance(other, ImageStack):
+                result.extend(other)
+            else:
+                result.append(other)
+            return result
+        return NotImplemented
+
+    def __iadd__(self, other) -> ImageStack:
+        if isinstance(other, ImageStack):
+            return self.extend(other)
+        if isinstance(other, (ImageFile, ImageArray, np.ndarray, str, os.PathLike)):
+            return self.append(other)
+        return NotImplemented
+
+    def __floordiv__(self, other) -> ImageStack:
+        """XMCD frame by frame: ``stack_plus // stack_minus`` gives ``(plus - minus) / (plus + minus)``.
+
+        Each pair of frames goes through :meth:`STXMImage.__floordiv__
+        <stonerimg.formats.stxm.STXMImage.__floordiv__>`, with its checks (STXM
+        frames, opposite polarization signs, one shape); an error names the
+        frame.  The stacks must have as many frames.
+        """
+        from .formats.stxm import STXMImage
+
+        if not isinstance(other, ImageStack):
+            return NotImplemented
+        if len(self) != len(other):
+            raise ValueError(f"XMCD (//): the stacks have {len(self)} and {len(other)} frames")
+        if not all(issubclass(c, STXMImage) for c in (*self._classes, *other._classes)):
+            raise TypeError("XMCD (//) needs two stacks of STXM images with a polarization")
+        ratios = []
+        for i in range(len(self)):
+            try:
+                ratios.append(self._frame(i) // other._frame(i))
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"frame {i}: {err}") from err
+        return type(self)(ratios)
 
     def __iter__(self) -> Iterator[ImageFile]:
         for i in range(len(self)):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -257,3 +258,67 @@ def test_folder_align_and_correct_drift_aliases(kerr_dir, tmp_path):
         assert abs(sx + dx) < 0.05 and abs(sy + dy) < 0.05
         drift = stack.metadata_of(i)["correct_drift"]
         assert abs(drift[0] - dx) < 0.05 and abs(drift[1] - dy) < 0.05
+
+
+# ------------------------------------------------------------------ multi-frame files
+def test_a_multi_frame_file_is_a_3d_image_and_imagestack_path_gives_its_frames(sample_data, tmp_path):
+    maximus = sample_data / "maximus" / "MPI_210127021" / "MPI_210127021.hdr"
+    if not maximus.is_file():
+        pytest.skip("no MAXYMUS sample")
+    document = stonerimg.load(maximus)
+    assert type(document) is stonerimg.ImageFile and document.ndim == 3
+    frames = ImageStack(maximus)
+    assert len(frames) == document.shape[0] and frames.filenames == (str(maximus),) * len(frames)
+    np.testing.assert_array_equal(frames.data, document.data)
+    tiff = tmp_path / "frames.tif"
+    frames.save(tiff)
+    again = stonerimg.load(tiff)
+    assert type(again) is stonerimg.ImageFile and again.shape == document.shape  # TIFF: the same rule
+    assert ImageStack(tiff) == ImageStack.from_tiff(tiff)
+    single = ImageStack(sample_data / "kerr" / "kermit.png")
+    assert single.shape == (1, *stonerimg.load(sample_data / "kerr" / "kermit.png").shape)
+
+
+# ------------------------------------------------------------------ folder conveniences
+def test_folder_size_images_loaded_and_add(kerr_folder, kerr_good, stxm_dir):
+    names, good = kerr_good
+    folder = ImageFolder(kerr_folder, "*.png", errors="skip", cache_size=2)
+    assert folder.loaded == []
+    assert folder.size == good.shape[1:]  # the bad files are skipped
+    assert _skipped_names(folder.skipped) == [f"{BAD[0]}.png", f"{BAD[1]}.png"]
+    assert len(folder.loaded) == 2  # the cache holds two
+    seen = [doc.filename for doc in folder.images]
+    assert [Path(f).name for f in seen] == names
+    folder.each.crop(0, 100, 0, 50)
+    assert set(folder.loaded) == set(names)  # changed documents stay in memory
+    assert folder.size == (50, 100)
+
+    empty = ImageFolder()
+    assert len(empty) == 0 and empty.size is None and empty.directory is None
+    empty.add(kerr_folder / names[0])
+    empty.add(stonerimg.load(stxm_dir / "Sample_Image_2017-10-15_100.hdf5"))
+    empty.add(ImageArray(np.ones((3, 3))), name="ones")
+    assert empty.names == [str(kerr_folder / names[0]), "Sample_Image_2017-10-15_100.hdf5", "ones"]
+    np.testing.assert_array_equal(empty[0].data, good[0])
+    assert empty.size is None and empty["ones"].shape == (3, 3)
+    with pytest.raises(ValueError, match="already"):
+        empty.add(ImageArray(np.ones((3, 3))), name="ones")
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        empty.add(kerr_folder / "missing.png")
+    stack = ImageStack(ImageFolder(errors="skip").add(ImageArray(np.ones((3, 3)))).add(ImageArray(np.zeros((3, 3)))))
+    assert stack.shape == (2, 3, 3)
+
+
+def test_imagestack_of_a_directory(kerr_good, tmp_path):
+    names, good = kerr_good
+    for name, frame in zip(names[:3], good[:3], strict=True):
+        ImageArray(frame.astype(np.uint16)).save(tmp_path / f"{Path(name).stem}.tif")
+    stack = ImageStack(tmp_path)  # an existing directory, not "No such file"
+    np.testing.assert_array_equal(stack.data, good[:3])
+    assert [Path(f).name for f in stack.filenames] == [f"{Path(n).stem}.tif" for n in names[:3]]
+    assert stack.crop(10, 20, 5, 30).shape == (3, 25, 10) and ImageStack.crop is ImageStack.crop_stack
+    (tmp_path / "zz_empty.tif").write_bytes(b"")
+    with pytest.raises(ValueError, match="zz_empty.tif"):
+        ImageStack(tmp_path)  # the folder's default policy: raise, naming the file
+    skipping = ImageStack(ImageFolder(tmp_path, errors="skip"))
+    assert len(skipping) == 3 and _skipped_names(skipping.skipped) == ["zz_empty.tif"]

@@ -674,11 +674,9 @@ def _unpack_half_plane(half: np.ndarray, width: int) -> np.ndarray:
 # ---------------------------------------------------------------- documents
 
 
-def _document(data: np.ndarray, metadata: Metadata, image: DMImage, stack: bool):
-    if data.ndim == 3 and stack and image.data_type not in _RGB_TYPES:
-        from ..stack import ImageStack
-
-        return ImageStack(data, metadata=metadata)
+def _document(data: np.ndarray, metadata: Metadata):
+    # one rule for every format (doc/formats.md): load gives an ImageFile, 3-D for a
+    # multi-frame file; ImageStack(path) or ImageStack(document) gives its frames
     return ImageFile(data, metadata=metadata)
 
 
@@ -691,7 +689,7 @@ def _checked_path(path) -> Path:
     return path
 
 
-def load(path, *, index: int | None = None, stack: bool = True):
+def load(path, *, index: int | None = None):
     """Read a DM3/DM4 file: the main image (or image ``index`` of ``ImageList``) and every tag.
 
     Parameters
@@ -701,14 +699,13 @@ def load(path, *, index: int | None = None, stack: bool = True):
     index : int, optional
         Position in ``ImageList`` of the image to read (thumbnails included); by
         default the image DigitalMicrograph shows: the largest non-thumbnail image.
-    stack : bool, default True
-        Return a 3-D image as an :class:`~stonerimg.ImageStack` (``(Z, Y, X)``);
-        False gives an :class:`~stonerimg.ImageFile` holding the 3-D array.
 
     Returns
     -------
-    ImageFile or ImageStack
-        The pixels in NumPy order (a DM image X x Y is ``(Y, X)``), every tag under
+    ImageFile
+        The pixels in NumPy order (a DM image X x Y is ``(Y, X)``, a stack or
+        spectrum image X x Y x Z ``(Z, Y, X)``: ``ImageStack(document)`` gives
+        its frames), every tag under
         its dotted path, ``calibration.*``, ``microscope.*`` and ``dm.*``.
 
     Raises
@@ -732,10 +729,10 @@ def load(path, *, index: int | None = None, stack: bool = True):
         raise
     image = _pick(images, index)
     data = _read_pixels(path, image)
-    return _document(data, _metadata(tree, image), image, stack)
+    return _document(data, _metadata(tree, image))
 
 
-def load_all(path, *, stack: bool = True) -> list:
+def load_all(path) -> list:
     """Read every image of ``ImageList`` (thumbnails too, each with ``dm.thumbnail``), in file order.
 
     Raises
@@ -749,7 +746,7 @@ def load_all(path, *, stack: bool = True) -> list:
         images = _images(tree)
         documents = []
         for image in images:
-            document = _document(_read_pixels(path, image), _metadata(tree, image), image, stack)
+            document = _document(_read_pixels(path, image), _metadata(tree, image))
             document.metadata["dm.thumbnail"] = image.thumbnail
             document.filename = str(path)
             documents.append(document)

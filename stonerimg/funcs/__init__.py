@@ -32,6 +32,7 @@ from .intensity import (
     subtract_image,
     threshold_minmax,
 )
+from .kerr import defect_mask, defect_mask_subtract_image
 from .plotting import hist, imshow, plot_histogram
 from .profiles import Profile, profile_line
 from .registration import align, correct_drift
@@ -51,6 +52,8 @@ __all__ = [
     "convert",
     "correct_drift",
     "crop",
+    "defect_mask",
+    "defect_mask_subtract_image",
     "denoise",
     "dtype_limits",
     "fft",
