@@ -19,9 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
-import logging
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -41,7 +39,12 @@ __all__ = [
     "save",
 ]
 
-logger = logging.getLogger(__name__)
+
+def _logger():
+    import logging  # on first use: import stonerimg stays light
+
+    return logging.getLogger(__name__)
+
 
 SNIFF_BYTES = 512  # how much of a file ``sniff`` functions see
 DEFAULT_PRIORITY = 50
@@ -103,7 +106,7 @@ class Format:
             try:
                 return bool(_resolve(self.sniff)(head))
             except Exception as err:  # a broken sniffer must not stop the search
-                logger.warning("sniff of format %r failed: %s", self.name, err)
+                _logger().warning("sniff of format %r failed: %s", self.name, err)
                 return False
         return False if self.magic else None
 
@@ -317,7 +320,7 @@ def _first_that_works(formats, call: Callable, attempts: list, path: Path):
             raise
         except Exception as err:
             attempts.append((candidate.name, f"{type(err).__name__}: {err}"))
-            logger.info("format %r failed on %s", candidate.name, path, exc_info=True)
+            _logger().info("format %r failed on %s", candidate.name, path, exc_info=True)
             continue
         document.format = candidate.name
         return document
@@ -354,6 +357,8 @@ def atomic_path(target) -> Iterator[Path]:
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(2, "The folder to save into does not exist", str(folder))
+    import tempfile
+
     handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=target.suffix)
     os.close(handle)
     temp_path = Path(temp)
