@@ -69,7 +69,8 @@ def _encode(value: Any, key: str) -> Any:
         return {_TAG: "date", "iso": value.isoformat()}
     if isinstance(value, np.ndarray):
         dtype = _check_numeric_dtype(value.dtype, f"metadata[{key!r}]")
-        raw = zlib.compress(np.ascontiguousarray(value).tobytes())
+        # level 1: measured values hardly compress further at higher levels, which take up to 20x the time
+        raw = zlib.compress(np.ascontiguousarray(value).tobytes(), 1)
         return {
             _TAG: "ndarray",
             "dtype": dtype.str,
