@@ -16,14 +16,40 @@ from . import (
 )
 from .array import AxisCalibration, Calibration, ImageArray
 from .errors import ConversionWarning, FormatError
-from .folder import ImageFolder
 from .formats import load, save
 from .funcs import image_function
 from .imagefile import ImageFile
-from .lazy import empty, like, zeros
-from .lazy import open as open  # noqa: A004 - stonerimg.open opens an image lazily (kept out of __all__)
 from .metadata import Metadata
-from .stack import ImageStack
+
+# imported on first use (PEP 562), so ``import stonerimg`` does not pay for them: name -> module
+_ON_FIRST_USE = {
+    "ImageFolder": "folder",
+    "ImageStack": "stack",
+    "empty": "lazy",
+    "like": "lazy",
+    "zeros": "lazy",
+    "open": "lazy",  # stonerimg.open opens an image lazily (kept out of __all__)
+    "folder": "folder",
+    "lazy": "lazy",
+    "stack": "stack",
+}
+
+
+def __getattr__(name: str):
+    module = _ON_FIRST_USE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'stonerimg' has no attribute {name!r}")
+    import importlib
+
+    loaded = importlib.import_module(f".{module}", __name__)
+    value = loaded if name == module else getattr(loaded, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_ON_FIRST_USE))
+
 
 __version__ = "0.1.0"
 

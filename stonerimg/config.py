@@ -40,11 +40,10 @@ max_image_bytes : int
 from __future__ import annotations
 
 import os
-import tempfile
 
 __all__ = ["block_bytes", "disk_image_dir", "external", "get_disk_image_dir", "max_image_bytes", "max_map_bytes"]
 
-disk_image_dir: str = os.environ.get("STONERIMG_DISK_IMAGE_DIR") or tempfile.gettempdir()
+disk_image_dir: str  # set on first read (see __getattr__): tempfile costs import time
 block_bytes: int = 64 << 20
 max_map_bytes: int = 1 << 30
 external: str = "below"
@@ -60,6 +59,18 @@ def _physical_memory() -> int:
 max_image_bytes: int = _physical_memory() // 4
 
 
+def __getattr__(name: str):
+    if name != "disk_image_dir":
+        raise AttributeError(f"module 'stonerimg.config' has no attribute {name!r}")
+    folder = os.environ.get("STONERIMG_DISK_IMAGE_DIR")
+    if not folder:
+        import tempfile
+
+        folder = tempfile.gettempdir()
+    globals()["disk_image_dir"] = folder
+    return folder
+
+
 def get_disk_image_dir() -> str:
     """Return :data:`disk_image_dir`, checked to be an existing folder.
 
@@ -68,7 +79,7 @@ def get_disk_image_dir() -> str:
     ValueError
         If it is not an existing folder (the message names it).
     """
-    folder = os.fspath(disk_image_dir)
+    folder = os.fspath(globals().get("disk_image_dir") or __getattr__("disk_image_dir"))
     if not os.path.isdir(folder):
         raise ValueError(f"stonerimg.config.disk_image_dir: {folder!r} is not an existing folder")
     return folder

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import base64
 import datetime as _dt
+import functools
 import json
 import math
 import re
@@ -69,7 +70,8 @@ def _encode(value: Any, key: str) -> Any:
         return {_TAG: "date", "iso": value.isoformat()}
     if isinstance(value, np.ndarray):
         dtype = _check_numeric_dtype(value.dtype, f"metadata[{key!r}]")
-        raw = zlib.compress(np.ascontiguousarray(value).tobytes())
+        # level 1: measured values hardly compress further at higher levels, which take up to 20x the time
+        raw = zlib.compress(np.ascontiguousarray(value).tobytes(), 1)
         return {
             _TAG: "ndarray",
             "dtype": dtype.str,
@@ -429,6 +431,11 @@ def split_typed_key(key: str) -> tuple[str, str | None]:
     >>> split_typed_key("Version")
     ('Version', None)
     """
+    return _split_typed_key(key)
+
+
+@functools.lru_cache(maxsize=4096)  # the keys of one instrument repeat in every file it writes
+def _split_typed_key(key: str) -> tuple[str, str | None]:
     match = _TYPED_KEY.match(key)
     if match is None:
         return key, None
@@ -657,36 +664,54 @@ def parse_typed_value(text: str, type_name: str | None) -> Any:
     >>> parse_typed_value("[Dev1/ao0,Dev1/ao1]", "1D Array (Variable Tag [0])")
     ['Dev1/ao0', 'Dev1/ao1']
     """
-    if type_name is None or _STRING_TYPE.match(type_name):
+    parse = _parser(type_name)
+    if parse is None:
         return text
     try:
-        if type_name == "Boolean":
-            return _parse_bool(text)
-        if _INT_TYPE.match(type_name):
-            try:
-                return int(text.strip())
-            except ValueError:
-                as_float = _parse_float(text)
-                if as_float.is_integer():
-                    return int(as_float)
-                return as_float
-        if _FLOAT_TYPE.match(type_name):
-            return _parse_float(text)
-        if _COMPLEX_TYPE.match(type_name):
-            return complex(text.strip().replace(" ", ""))
-        if type_name == "Void":
-            return None
-        if type_name == "Timestamp":
-            try:
-                return _dt.datetime.fromisoformat(text.strip())
-            except ValueError:
-                value = parse_literal(text)  # Stoner writes repr(): datetime.datetime(2024, 1, 2, ...)
-                if not isinstance(value, _dt.datetime):
-                    raise
-                return value
-        array = _ARRAY_TYPE.match(type_name)
-        if array:
-            return _parse_array_text(text, array["element"].strip())
-        return parse_literal(text)
+        return parse(text)
     except (ValueError, TypeError, OverflowError):
         return text
+
+
+def _parse_int(text: str):
+    try:
+        return int(text.strip())
+    except ValueError:
+        as_float = _parse_float(text)
+        if as_float.is_integer():
+            return int(as_float)
+        return as_float
+
+
+def _parse_timestamp(text: str):
+    try:
+        return _dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        value = parse_literal(text)  # Stoner writes repr(): datetime.datetime(2024, 1, 2, ...)
+        if not isinstance(value, _dt.datetime):
+            raise
+        return value
+
+
+@functools.lru_cache(maxsize=1024)  # a type hint is matched against the patterns once, not once per value
+def _parser(type_name: str | None):
+    """Return the function that parses a value of this type hint (None: keep the text)."""
+    if type_name is None or _STRING_TYPE.match(type_name):
+        return None
+    if type_name == "Boolean":
+        return _parse_bool
+    if _INT_TYPE.match(type_name):
+        return _parse_int
+    if _FLOAT_TYPE.match(type_name):
+        return _parse_float
+    if _COMPLEX_TYPE.match(type_name):
+        return lambda text: complex(text.strip().replace(" ", ""))
+    if type_name == "Void":
+        return lambda text: None
+    if type_name == "Timestamp":
+        return _parse_timestamp
+    array = _ARRAY_TYPE.match(type_name)
+    if array:
+        element = array["element"].strip()
+        return lambda text: _parse_array_text(text, element)
+    return parse_literal

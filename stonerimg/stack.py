@@ -200,19 +200,6 @@ class _Each:
             names.update(n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n, None)))
         return names
 
-    def __setattr__(self, name: str, value):
-        if name == "_stack":
-            object.__setattr__(self, name, value)
-            return
-        if name not in _FRAME_SETTABLE:
-            raise AttributeError(
-                f"each.{name} = ...: each applies functions to the frames; only "
-                f"{', '.join(_FRAME_SETTABLE)} can be set on every frame (e.g. stack.each.mask = m)"
-            )
-        stack = self._stack
-        for i in range(len(stack)):  # every frame through its view: written into the stack, or an error
-            setattr(stack[i], name, value)
-
     def __getattr__(self, name: str):
         if name.startswith("_"):
             raise AttributeError(name)
@@ -238,6 +225,7 @@ class _Each:
     def __setattr__(self, name: str, value) -> None:
         """``stack.each.<attribute> = value`` sets it on every frame, in the stack itself, or raises.
 
+        ``image`` (written into every frame, as ``stack[i] = value``),
         ``mask`` (one ``(y, x)`` mask for every frame, or ``(n, y, x)``),
         ``title``, ``filename`` and ``metadata`` (each frame's metadata becomes
         the shared metadata with ``value`` laid over it) are stored by the
@@ -249,7 +237,10 @@ class _Each:
             return
         stack = self._stack
         n = len(stack)
-        if name == "mask":
+        if name == "image":
+            for i in range(n):  # every frame through its view: written into the stack, or an error
+                stack[i].image = value
+        elif name == "mask":
             mask = np.asarray(value)
             if mask.dtype != bool:
                 raise TypeError(f"each.mask: a boolean mask (True = left out), not of dtype {mask.dtype}")
@@ -269,7 +260,7 @@ class _Each:
             stack._records = [_difference(Metadata(value), stack.metadata) for _ in range(n)]
         else:
             raise AttributeError(
-                f"each.{name} = ...: a stack keeps only mask, title, filename and metadata for each frame; "
+                f"each.{name} = ...: a stack keeps only {', '.join(_FRAME_SETTABLE)} and title for each frame; "
                 f"set {name!r} on the stack or in stack.metadata"
             )
 

@@ -59,3 +59,23 @@ def test_public_surface_is_pinned():
     code = "import stonerimg; print(' '.join(n for n in dir(stonerimg) if not n.startswith('_')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert sorted(out.stdout.split()) == sorted(PUBLIC_API + SUBMODULES + NOT_STARRED)
+
+
+def test_import_defers_what_it_does_not_need_yet():
+    # issue 17: import time; the folder, stack and disk-image modules and tempfile/logging load on first use
+    deferred = ("stonerimg.folder", "stonerimg.stack", "stonerimg.lazy", "tempfile", "logging", "shutil")
+    code = f"import sys, stonerimg\nprint(' '.join(m for m in {deferred!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+    code = (
+        "import stonerimg\nprint(stonerimg.ImageStack.__module__, stonerimg.open.__module__, stonerimg.folder.__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["stonerimg.stack", "stonerimg.lazy", "stonerimg.folder"]
+
+
+def test_disk_image_dir_defaults_to_the_temp_folder_when_first_read():
+    code = "import stonerimg, tempfile\nprint(stonerimg.config.disk_image_dir == tempfile.gettempdir())"
+    env = {k: v for k, v in __import__("os").environ.items() if k != "STONERIMG_DISK_IMAGE_DIR"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "True"

@@ -22,7 +22,6 @@ import functools
 import glob
 import importlib
 import inspect
-import logging
 import os
 import re
 import secrets
@@ -55,7 +54,12 @@ __all__ = [
     "save",
 ]
 
-logger = logging.getLogger(__name__)
+
+def _logger():
+    import logging  # on first use: import stonerimg stays light
+
+    return logging.getLogger(__name__)
+
 
 SNIFF_BYTES = 512  # how much of a file ``sniff`` functions see
 DEFAULT_PRIORITY = 50
@@ -139,7 +143,7 @@ class Format:
             try:
                 return bool(_resolve(self.sniff)(head))
             except Exception as err:  # a broken sniffer must not stop the search
-                logger.warning("sniff of format %r failed: %s", self.name, err)
+                _logger().warning("sniff of format %r failed: %s", self.name, err)
                 return False
         return False if self.magic else None
 
@@ -532,7 +536,7 @@ def _first_that_works(formats, call: Callable, attempts: list, path: Path):
             raise
         except Exception as err:
             attempts.append((candidate.name, f"{type(err).__name__}: {err}"))
-            logger.info("format %r failed on %s", candidate.name, path, exc_info=True)
+            _logger().info("format %r failed on %s", candidate.name, path, exc_info=True)
             continue
         document.format = candidate.name
         return document
@@ -637,7 +641,7 @@ def remove_stale_temp_files(folder, *, force: bool = False) -> list[Path]:
                 path.unlink()
             except OSError:
                 continue
-            logger.info("removed %s, left by an interrupted save", path)
+            _logger().info("removed %s, left by an interrupted save", path)
             removed.append(path)
     return removed
 

@@ -66,7 +66,7 @@ def _pixels_from(picture) -> np.ndarray:
     if mode == "P":
         picture = picture.convert("RGBA" if "transparency" in picture.info else "RGB")
     elif mode in ("I;16B", "I;16L"):
-        return np.array(picture).astype(np.uint16)
+        return np.array(picture).astype(np.uint16, copy=False)  # I;16 is native uint16 already
     data = np.array(picture)
     if mode == "1":
         data = data.astype(bool)

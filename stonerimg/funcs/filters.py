@@ -458,7 +458,6 @@ def _fit_background(data, valid, origin, poly_vert: int, poly_horiz: int) -> tup
         raise ValueError(
             f"poly_vert: cannot fit order {poly_vert} to {np.count_nonzero(count_row)} rows of unmasked pixels"
         )
-    values = np.where(valid, data, 0.0)
     # scaled coordinates in [-1, 1] keep the normal equations well conditioned
     cx, hx = (cols - 1) / 2, max((cols - 1) / 2, 1.0)
     cy, hy = (rows - 1) / 2, max((rows - 1) / 2, 1.0)
@@ -466,14 +465,22 @@ def _fit_background(data, valid, origin, poly_vert: int, poly_horiz: int) -> tup
     v = (np.arange(rows) - cy) / hy
     xcols = u[:, None] ** np.arange(0, poly_horiz + 1)  # constant and x powers
     ycols = v[:, None] ** np.arange(1, poly_vert + 1)  # y powers (the constant is in xcols)
-    weights = valid.astype(np.float64)
+    # the normal equations need only sums over rows and columns: of the values, and of the
+    # y powers over the valid pixels of each column (with nothing left out, the same for all)
+    if total == data.size:
+        column_sums, row_sums = data.sum(axis=0, dtype=np.float64), data.sum(axis=1, dtype=np.float64)
+        y_by_column = np.broadcast_to(ycols.sum(axis=0), (cols, poly_vert))
+    else:
+        values = np.where(valid, data, 0.0)
+        column_sums, row_sums = values.sum(axis=0), values.sum(axis=1)
+        y_by_column = valid.T.astype(np.float64) @ ycols
     gram = np.block(
         [
-            [xcols.T @ (count_col[:, None] * xcols), xcols.T @ (weights.T @ ycols)],
-            [(weights.T @ ycols).T @ xcols, ycols.T @ (count_row[:, None] * ycols)],
+            [xcols.T @ (count_col[:, None] * xcols), xcols.T @ y_by_column],
+            [y_by_column.T @ xcols, ycols.T @ (count_row[:, None] * ycols)],
         ]
     )
-    rhs = np.concatenate([xcols.T @ values.sum(axis=0), ycols.T @ values.sum(axis=1)])
+    rhs = np.concatenate([xcols.T @ column_sums, ycols.T @ row_sums])
     coefs = np.linalg.lstsq(gram, rhs, rcond=None)[0]
     coefs_x, coefs_y = coefs[1 : poly_horiz + 1], coefs[poly_horiz + 1 :]
     # the fitted constant is left in the image: each polynomial averages zero over the fit pixels

@@ -16,8 +16,10 @@ Conventions kept by all three functions:
 
 from __future__ import annotations
 
+import functools
 import numbers
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -416,6 +418,123 @@ def _parse_angle(angle):
     raise TypeError(f"angle: must be None, a number or a (start, stop) pair in radians, not {angle!r}")
 
 
+def _bins(xs: np.ndarray, ys: np.ndarray, pixel: float, r) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """Bin index of every pixel (pixels outside the edges: ``nbins``), the edges, ``nbins`` and the radii."""
+    corners_r = float(np.sqrt(max(xs[0] ** 2, xs[-1] ** 2) + max(ys[0] ** 2, ys[-1] ** 2)))
+    if r is None or _is_real(r):
+        width = pixel if r is None else float(r)
+        if not (np.isfinite(width) and width > 0):
+            raise ValueError(f"r: a bin width must be positive, not {r!r}")
+        nbins = int(np.floor(corners_r / width)) + 1
+        edges = width * np.arange(nbins + 1, dtype=np.float64)
+        uniform, first = True, 0.0
+    else:
+        edges = np.asarray(r, dtype=np.float64)
+        if edges.ndim != 1 or edges.size < 2:
+            raise ValueError(f"r: bin edges must be a 1-D sequence of at least 2 values, not shape {edges.shape}")
+        if not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
+            raise ValueError("r: bin edges must be finite and strictly increasing")
+        nbins = edges.size - 1
+        steps = np.diff(edges)
+        width = float(steps.mean())
+        uniform = bool(np.allclose(steps, width, rtol=1e-12, atol=0))
+        first = float(edges[0])
+    dist = np.add.outer(ys * ys, xs * xs)
+    np.sqrt(dist, out=dist)
+    if uniform:
+        scaled = dist - first if first else dist.copy()
+        scaled /= width  # counts bin widths from the first edge
+        index = scaled.astype(np.intp)
+        if r is not None and not _is_real(r):  # user edges may not reach from the centre to the corners
+            index[scaled == nbins] = nbins - 1  # the last bin holds its upper edge
+            np.copyto(index, nbins, where=(scaled < 0) | (scaled > nbins))
+        del scaled
+    else:
+        index = np.searchsorted(edges, dist, side="right") - 1
+        index[dist == edges[-1]] = nbins - 1
+        np.copyto(index, nbins, where=index < 0)
+    return index, edges, nbins, dist
+
+
+@functools.lru_cache(maxsize=4)
+def ring_bins(rows: int, cols: int, cx: float, cy: float, sx: float, sy: float, r=None):
+    """Radial bins of every pixel of a ``rows x cols`` image, cached per shape, centre, pixel size and edges.
+
+    The one implementation of the rings of :func:`radial_profile`, shared with the
+    live processors (:mod:`stonerimg.live.builtins`).  ``r`` is None, a bin width or
+    a tuple of edges (hashable).  Returns ``(index, count, edges, nbins)``: the flat,
+    read-only bin index of every pixel (``nbins`` for pixels outside the edges),
+    the read-only pixel count of each bin (``nbins + 1`` entries, the last the
+    left-out pixels), the edges and the number of bins.
+    """
+    xs = sx * (np.arange(cols, dtype=np.float64) - cx)
+    ys = sy * (np.arange(rows, dtype=np.float64) - cy)
+    index, edges, nbins, _ = _bins(xs, ys, min(abs(sx), abs(sy)), r)
+    index = index.ravel()
+    count = np.bincount(index, minlength=nbins + 1)
+    for array in (index, count, edges):
+        array.flags.writeable = False
+    return index, count, edges, nbins
+
+
+class _Rings(NamedTuple):
+    index: np.ndarray  # flat bin index of every pixel
+    count: np.ndarray  # pixels per bin (for the rfft half plane: pixels of the full plane)
+    selfsym: np.ndarray | None  # rfft: columns that stand for one full-plane column, not two
+    nbins: int
+    width: float
+
+
+@functools.lru_cache(maxsize=16)
+def _spectrum_rings(rows: int, cols: int, fx: float, fy: float) -> _Rings:
+    """Rings of the full shifted spectrum, indexed on the ``rfft2`` half plane.
+
+    The bins are those :func:`radial_profile` uses on
+    ``fft(frame)`` with ``centre="origin"``: as wide as the smaller frequency step, from
+    0 to beyond the corner, and each radius is computed by the same arithmetic, so the
+    same pixels fall in the same bins.
+    """
+    half = cols // 2 + 1
+    xs = fx * np.arange(half, dtype=np.float64)
+    ys = fy * np.fft.fftfreq(rows, 1.0 / rows)  # 0, 1, ..., -1 (the rfft2 row order)
+    width = min(abs(fx), abs(fy))
+    corner = float(np.sqrt((fx * (cols // 2)) ** 2 + (fy * (rows // 2)) ** 2))
+    nbins = int(np.floor(corner / width)) + 1
+    dist = np.add.outer(ys * ys, xs * xs)
+    np.sqrt(dist, out=dist)
+    dist /= width
+    index = dist.astype(np.intp)
+    # column 0 and, for an even width, the Nyquist column appear once in the full plane; the others twice
+    selfsym = np.array([0, cols // 2] if cols % 2 == 0 else [0])
+    count = 2 * np.bincount(index.ravel(), minlength=nbins) - np.bincount(index[:, selfsym].ravel(), minlength=nbins)
+    index = index.ravel()
+    index.flags.writeable = False
+    return _Rings(index, count[:nbins], selfsym, nbins, width)
+
+
+@functools.lru_cache(maxsize=4)
+def _quarter_bins(rows: int, cols: int, sx: float, sy: float, r=None) -> np.ndarray:
+    """Return the bins of the top-left quarter (middle row and column included) of rings about the middle."""
+    index = ring_bins(rows, cols, (cols - 1) / 2, (rows - 1) / 2, sx, sy, r)[0]
+    quarter = np.ascontiguousarray(index.reshape(rows, cols)[: (rows + 1) // 2, : (cols + 1) // 2])
+    quarter.flags.writeable = False
+    return quarter
+
+
+def _quarters(data: np.ndarray) -> list[np.ndarray]:
+    """Return the four quarters of ``data`` as views mirrored onto the top-left one (middle row/column once)."""
+    rows, cols = data.shape
+    halves = [data[: (rows + 1) // 2], data[::-1][: rows // 2]]
+    return [part for half in halves for part in (half[:, : (cols + 1) // 2], half[:, ::-1][:, : cols // 2])]
+
+
+def _bin_mean(total: np.ndarray, count: np.ndarray, nbins: int) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count
+    mean[nbins] = 0.0
+    return mean
+
+
 @image_function
 def radial_profile(image: ImageArray, angle=None, r=None, centre=None, pixel_size=None) -> RadialProfile:
     """Average the image over rings about a centre: the mean, spread and count in each radial bin.
@@ -478,76 +597,73 @@ def radial_profile(image: ImageArray, angle=None, r=None, centre=None, pixel_siz
     if image.size == 0:
         raise ValueError("image: cannot take a radial profile of an empty image")
     angle = _parse_angle(angle)
-    xs, ys, sx, sy, units = _offsets(image, centre, pixel_size)
-    pixel = min(abs(sx), abs(sy))
-
-    # --- bin edges
-    corners_r = float(np.sqrt(max(xs[0] ** 2, xs[-1] ** 2) + max(ys[0] ** 2, ys[-1] ** 2)))
+    cx, cy = _centre(image, centre)
+    sx, sy, units = _pixel_size(image, pixel_size)
+    rows, cols = image.shape
     if r is None or _is_real(r):
-        width = pixel if r is None else float(r)
-        if not (np.isfinite(width) and width > 0):
-            raise ValueError(f"r: a bin width must be positive, not {r!r}")
-        nbins = int(np.floor(corners_r / width)) + 1
-        edges = width * np.arange(nbins + 1, dtype=np.float64)
-        uniform, first = True, 0.0
+        r_key = r if r is None else float(r)
     else:
-        edges = np.asarray(r, dtype=np.float64)
-        if edges.ndim != 1 or edges.size < 2:
-            raise ValueError(f"r: bin edges must be a 1-D sequence of at least 2 values, not shape {edges.shape}")
-        if not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
-            raise ValueError("r: bin edges must be finite and strictly increasing")
-        nbins = edges.size - 1
-        steps = np.diff(edges)
-        width = float(steps.mean())
-        uniform = bool(np.allclose(steps, width, rtol=1e-12, atol=0))
-        first = float(edges[0])
-
-    # --- bin index of every pixel; pixels left out go to the overflow bin ``nbins``
-    dist = np.add.outer(ys * ys, xs * xs)
-    np.sqrt(dist, out=dist)
-    keep = None if angle is None else _angle_selection(xs, ys, dist, angle, pixel)
-    if uniform:
-        if first:
-            dist -= first
-        dist /= width  # in place: ``dist`` now counts bin widths from the first edge
-        index = dist.astype(np.intp)
-        if r is not None and not _is_real(r):  # user edges may not reach from the centre to the corners
-            index[dist == nbins] = nbins - 1  # the last bin holds its upper edge
-            np.copyto(index, nbins, where=(dist < 0) | (dist > nbins))
+        given = np.asarray(r, dtype=np.float64)
+        if given.ndim != 1 or given.size < 2:
+            raise ValueError(f"r: bin edges must be a 1-D sequence of at least 2 values, not shape {given.shape}")
+        r_key = tuple(given.tolist())  # hashable: the bins are cached per edges
+    if angle is None:
+        flat, count, edges, nbins = ring_bins(rows, cols, cx, cy, sx, sy, r_key)
+        index = flat
     else:
-        index = np.searchsorted(edges, dist, side="right") - 1
-        index[dist == edges[-1]] = nbins - 1
-        np.copyto(index, nbins, where=index < 0)
-    del dist
-    if keep is not None:
-        np.copyto(index, nbins, where=~keep)
+        xs = sx * (np.arange(cols, dtype=np.float64) - cx)
+        ys = sy * (np.arange(rows, dtype=np.float64) - cy)
+        index, edges, nbins, dist = _bins(xs, ys, min(abs(sx), abs(sy)), r_key)
+        np.copyto(index, nbins, where=~_angle_selection(xs, ys, dist, angle, min(abs(sx), abs(sy))))
+        del dist
+        index = index.ravel()
+        count = None
     mask = image._mask
     if mask is not np.ma.nomask:
-        np.copyto(index, nbins, where=np.asarray(mask, dtype=bool))
+        index = index.copy() if count is not None else index  # the cached bins stay as they are
+        np.copyto(index, nbins, where=np.asarray(mask, dtype=bool).ravel())
+        count = None
+    if count is None:
+        count = np.bincount(index, minlength=nbins + 1)
 
     # --- statistics: two passes (mean, then squared deviations) for an accurate std
-    index = index.ravel()
-    values = np.asarray(image.data).ravel()
-    if values.dtype != np.float64:
-        values = values.astype(np.float64)
-    count = np.bincount(index, minlength=nbins + 1)
-    total = np.bincount(index, weights=values, minlength=nbins + 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / count
-    mean[nbins] = 0.0
-    deviation = np.take(mean, index)
-    np.subtract(values, deviation, out=deviation)
-    np.square(deviation, out=deviation)
-    spread = np.bincount(index, weights=deviation, minlength=nbins + 1)
+    data = np.asarray(image.data)
+    if angle is None and mask is np.ma.nomask and cx == (cols - 1) / 2 and cy == (rows - 1) / 2:
+        # about the middle, mirrored pixels share their bin: sum the four quarters, bin a quarter
+        quarter = _quarter_bins(rows, cols, sx, sy, r_key)
+        parts = _quarters(data)
+        folded = np.zeros(quarter.shape, dtype=np.float64)
+        for part in parts:
+            folded[: part.shape[0], : part.shape[1]] += part
+        total = np.bincount(quarter.ravel(), weights=folded.ravel(), minlength=nbins + 1)
+        mean = _bin_mean(total, count, nbins)
+        local_mean = np.take(mean, quarter)
+        folded[...] = 0.0
+        for part in parts:
+            rows_p, cols_p = part.shape
+            deviation = np.subtract(part, local_mean[:rows_p, :cols_p], dtype=np.float64)
+            np.square(deviation, out=deviation)
+            folded[:rows_p, :cols_p] += deviation
+        spread = np.bincount(quarter.ravel(), weights=folded.ravel(), minlength=nbins + 1)
+    else:
+        values = data.ravel()
+        if values.dtype != np.float64:
+            values = values.astype(np.float64)
+        total = np.bincount(index, weights=values, minlength=nbins + 1)
+        mean = _bin_mean(total, count, nbins)
+        deviation = np.take(mean, index)
+        np.subtract(values, deviation, out=deviation)
+        np.square(deviation, out=deviation)
+        spread = np.bincount(index, weights=deviation, minlength=nbins + 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         std = np.sqrt(spread / count)
-    count = count[:nbins]
+    count = count[:nbins].copy()
     return RadialProfile(
         r=(edges[:-1] + edges[1:]) / 2,
         mean=mean[:nbins],
         std=std[:nbins],
         count=count,
-        edges=edges,
+        edges=edges.copy(),
         r_units=units,
         metadata=image._metadata.copy(),
     )

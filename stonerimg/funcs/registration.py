@@ -263,14 +263,22 @@ def _register_windowed(ref_data, data, upsample_factor, window, kwargs):
 
     rows, cols = data.shape
     window_rows, window_cols = get_window(window, rows), get_window(window, cols)
+    # in place wherever the arrays are our own, so the peak memory stays near the plain pipeline's
     weights = np.outer(window_rows, window_cols)
-    ref_data = (ref_data - ref_data.mean()) * weights
-    data = data - data.mean()
-    coarse = _coarse_shift(ref_data, data * weights)
+    ref_data = np.subtract(ref_data, ref_data.mean(), dtype=np.float64)
+    ref_data *= weights
+    data = np.subtract(data, data.mean(), dtype=np.float64)
+    windowed = data * weights
+    del weights
+    coarse = _coarse_shift(ref_data, windowed)
+    del windowed
     ref_f = fft.fft2(ref_data)
-    weights = np.outer(_shifted_window(window_rows, -coarse[0]), _shifted_window(window_cols, -coarse[1]))
+    del ref_data
+    data *= np.outer(_shifted_window(window_rows, -coarse[0]), _shifted_window(window_cols, -coarse[1]))
+    moving_f = fft.fft2(data)
+    del data
     shift, error, _phase = phase_cross_correlation(
-        ref_f, fft.fft2(data * weights), upsample_factor=upsample_factor, space="fourier", **kwargs
+        ref_f, moving_f, upsample_factor=upsample_factor, space="fourier", **kwargs
     )
     return shift, error
 

@@ -12,8 +12,10 @@ written for frame rates, not for generality:
   on the same frame and ROI read one cached half-plane spectrum (a small
   least-recently-used cache keyed by the frame number and the memory the ROI view
   covers; only read-only frames are cached, so a frame cannot change under its key);
-- the radial bin of every pixel is computed once per shape and kept
-  (``functools.lru_cache``), so a radial profile is two ``np.bincount`` calls.
+- the radial bin of every pixel is computed once per shape and kept, by the same
+  cached rings :func:`stonerimg.funcs.fourier.radial_profile` uses
+  (``fourier.ring_bins``, ``fourier._spectrum_rings`` for the half-plane spectrum),
+  so a radial profile is two ``np.bincount`` calls.
 
 :data:`BUILTINS` lists them; :func:`builtin` makes a :class:`~stonerimg.live.Processor`
 from a name and literal options, and :func:`parse_processor` from the command-line
@@ -32,6 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..array import ImageArray
+from ..funcs.fourier import _spectrum_rings, ring_bins
 from .processor import Processor
 
 __all__ = [
@@ -239,54 +242,6 @@ def line_profile(frame, direction: str = "x", width: int = 1) -> np.ndarray:
     return band.mean(axis=0, dtype=np.float64).filled(np.nan)
 
 
-class _Rings(NamedTuple):
-    index: np.ndarray  # flat bin index of every pixel
-    count: np.ndarray  # pixels per bin (for the rfft half plane: pixels of the full plane)
-    selfsym: np.ndarray | None  # rfft: columns that stand for one full-plane column, not two
-    nbins: int
-    width: float
-
-
-@functools.lru_cache(maxsize=16)
-def _frame_rings(rows: int, cols: int) -> _Rings:
-    """1-pixel rings about the middle of a ``rows x cols`` frame."""
-    ys = np.arange(rows, dtype=np.float64) - (rows - 1) / 2
-    xs = np.arange(cols, dtype=np.float64) - (cols - 1) / 2
-    dist = np.sqrt(np.add.outer(ys * ys, xs * xs))
-    index = dist.astype(np.intp).ravel()
-    nbins = int(index.max()) + 1
-    index.flags.writeable = False
-    count = np.bincount(index, minlength=nbins)
-    return _Rings(index, count, None, nbins, 1.0)
-
-
-@functools.lru_cache(maxsize=16)
-def _spectrum_rings(rows: int, cols: int, fx: float, fy: float) -> _Rings:
-    """Rings of the full shifted spectrum, indexed on the ``rfft2`` half plane.
-
-    The bins are those :func:`stonerimg.funcs.fourier.radial_profile` uses on
-    ``fft(frame)`` with ``centre="origin"``: as wide as the smaller frequency step, from
-    0 to beyond the corner, and each radius is computed by the same arithmetic, so the
-    same pixels fall in the same bins.
-    """
-    half = cols // 2 + 1
-    xs = fx * np.arange(half, dtype=np.float64)
-    ys = fy * np.fft.fftfreq(rows, 1.0 / rows)  # 0, 1, ..., -1 (the rfft2 row order)
-    width = min(abs(fx), abs(fy))
-    corner = float(np.sqrt((fx * (cols // 2)) ** 2 + (fy * (rows // 2)) ** 2))
-    nbins = int(np.floor(corner / width)) + 1
-    dist = np.add.outer(ys * ys, xs * xs)
-    np.sqrt(dist, out=dist)
-    dist /= width
-    index = dist.astype(np.intp)
-    # column 0 and, for an even width, the Nyquist column appear once in the full plane; the others twice
-    selfsym = np.array([0, cols // 2] if cols % 2 == 0 else [0])
-    count = 2 * np.bincount(index.ravel(), minlength=nbins) - np.bincount(index[:, selfsym].ravel(), minlength=nbins)
-    index = index.ravel()
-    index.flags.writeable = False
-    return _Rings(index, count[:nbins], selfsym, nbins, width)
-
-
 def _spectrum(frame) -> np.ndarray:
     """``|rfft2(frame)|`` (float32, half plane, unshifted), shared between processors through :data:`SPECTRA`.
 
@@ -375,7 +330,7 @@ def fft_image(frame) -> np.ndarray:
 def radial_profile(frame) -> np.ndarray:
     """Mean intensity in 1-pixel rings about the middle of the frame (or ROI); masked pixels left out.
 
-    The same numbers as ``frame.radial_profile().mean`` for an uncalibrated frame.
+    The same numbers as ``frame.radial_profile().mean`` for an uncalibrated frame (same bins, up to rounding).
 
     Examples
     --------
@@ -384,21 +339,21 @@ def radial_profile(frame) -> np.ndarray:
     >>> frame = ImageArray(np.hypot(x - 4, y - 4))
     >>> radial_profile(frame).round(2).tolist()[:3]
     [0.0, 1.21, 2.33]
-    >>> bool(np.array_equal(radial_profile(frame), frame.radial_profile().mean))
+    >>> bool(np.allclose(radial_profile(frame), frame.radial_profile().mean, rtol=1e-12))
     True
     """
     data = _pixels(frame)
-    rings = _frame_rings(*data.shape)
+    rows, cols = data.shape
+    index, count, _, nbins = ring_bins(rows, cols, (cols - 1) / 2, (rows - 1) / 2, 1.0, 1.0)
     values = data.ravel()
     mask = _mask(frame)
-    index, count = rings.index, rings.count
     if mask is not None:
         keep = ~mask.ravel()
         index, values = index[keep], values[keep]
-        count = np.bincount(index, minlength=rings.nbins)
-    total = np.bincount(index, weights=values, minlength=rings.nbins)
+        count = np.bincount(index, minlength=nbins)
+    total = np.bincount(index, weights=values, minlength=nbins)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return total / count
+        return total[:nbins] / count[:nbins]
 
 
 # --------------------------------------------------------------------------------- images

@@ -764,3 +764,28 @@ def test_level_image_default_keeps_the_levelled_values_of_real_images(sample_dat
         info = np.iinfo(np.asarray(image.data).dtype)
         outside = np.count_nonzero((result.data < info.min) | (result.data > info.max))
         assert outside > 10_000  # values beyond the uint16 range are kept, not saturated
+
+
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint16])
+def test_level_image_plane_agrees_with_lstsq(masked, dtype):
+    from numpy.testing import assert_allclose
+
+    """The first-order fit from coordinate sums (issue 17) is numpy.linalg.lstsq's plane."""
+    rng = np.random.default_rng(17)
+    rows, cols = 90, 130
+    y, x = np.mgrid[:rows, :cols]
+    data = (300 + 0.7 * x - 1.3 * y + 5 * rng.standard_normal((rows, cols))).astype(dtype)
+    mask = ((x - 40) ** 2 + (y - 50) ** 2 < 25**2) if masked else np.zeros((rows, cols), bool)
+    image = ImageArray(data, mask=mask if masked else np.ma.nomask)
+    levelled = image.level_image(mode=None)
+    keep = ~mask.ravel()
+    design = np.column_stack([np.ones(data.size), x.ravel(), y.ravel()])[keep]
+    (c0, cx, cy), *_ = np.linalg.lstsq(design, data.ravel()[keep].astype(np.float64), rcond=None)
+    assert_allclose(levelled["poly_horiz_subtract"][0], cx, rtol=1e-6)
+    assert_allclose(levelled["poly_vert_subtract"][0], cy, rtol=1e-6)
+    background = np.polyval(levelled["poly_vert_subtract"], y) + np.polyval(levelled["poly_horiz_subtract"], x)
+    plane = c0 + cx * x + cy * y
+    # the same plane up to the constant, which level_image leaves in the image
+    offset = (plane - background).ravel()
+    assert_allclose(offset, offset[0], rtol=1e-9, atol=1e-6 * abs(offset[0]))

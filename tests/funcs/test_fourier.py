@@ -662,3 +662,62 @@ class TestRadialProfile:
             fourier.radial_profile(np.ones((0, 4)))
         single = fourier.radial_profile(np.full((1, 1), 3.0))
         assert single.count.tolist() == [1] and single.mean.tolist() == [3.0] and single.std.tolist() == [0.0]
+
+
+class TestSharedRingBins:
+    """One cached implementation of the rings serves radial_profile and the live processors (issue 17)."""
+
+    def test_bins_are_cached_per_shape_centre_and_edges(self):
+        from stonerimg.funcs.fourier import ring_bins
+
+        first = ring_bins(40, 50, 24.5, 19.5, 1.0, 1.0, None)
+        assert ring_bins(40, 50, 24.5, 19.5, 1.0, 1.0, None)[0] is first[0]
+        assert ring_bins(40, 50, 20.0, 19.5, 1.0, 1.0, None)[0] is not first[0]
+        assert not first[0].flags.writeable and not first[1].flags.writeable
+
+    def test_a_mask_or_an_edited_result_leaves_the_cache_alone(self):
+        rng = np.random.default_rng(5)
+        data = rng.random((60, 70))
+        mask = rng.random(data.shape) < 0.3
+        plain = ImageArray(data)
+        masked = ImageArray(data, mask=mask)
+        first = plain.radial_profile()
+        first.edges[...] = -1  # results are the caller's own arrays
+        first.count[...] = 0
+        masked.radial_profile()
+        again = plain.radial_profile()
+        ys, xs = np.indices(data.shape)
+        r = np.hypot(xs - 34.5, ys - 29.5).astype(int).ravel()
+        count = np.bincount(r)
+        assert_array_equal(again.count, count)
+        assert_allclose(again.mean, np.bincount(r, data.ravel()) / count)
+        keep = ~mask.ravel()
+        expected = np.bincount(r[keep], data.ravel()[keep], minlength=count.size)
+        with np.errstate(invalid="ignore"):
+            assert_allclose(masked.radial_profile().mean, expected / np.bincount(r[keep], minlength=count.size))
+        assert np.all(again.edges >= 0)
+
+    @pytest.mark.parametrize("masked", [False, True])
+    def test_live_and_funcs_give_the_same_profile(self, masked):
+        from stonerimg.live.builtins import radial_profile as live_profile
+
+        rng = np.random.default_rng(6)
+        data = rng.random((33, 48)).astype(np.float32)
+        frame = ImageArray(data, mask=(rng.random(data.shape) < 0.2) if masked else np.ma.nomask)
+        assert_allclose(live_profile(frame), frame.radial_profile().mean, rtol=1e-6, equal_nan=True)
+
+    @pytest.mark.parametrize("shape", [(1, 6), (2, 2), (7, 9), (8, 10), (9, 8), (33, 33)])
+    @pytest.mark.parametrize("dtype", [np.uint16, np.float32, np.float64])
+    def test_about_the_middle_the_quarters_are_folded_exactly(self, shape, dtype):
+        # mirrored pixels share their bin: the profile about the middle sums four quarters (issue 17)
+        data = (_random(shape, seed=8) * 1000).astype(dtype)
+        pixel_size = (0.5, 0.25)
+        edges = [0.0, 0.3, 0.7, 1.5, 3.0, 6.0]
+        profile = fourier.radial_profile(data, r=edges, pixel_size=pixel_size)
+        gx, gy = _grid(shape, pixel_size=pixel_size)
+        mean, std, count = _brute_profile(
+            data.astype(np.float64), np.zeros(shape, bool), np.array(edges), (gx, gy, np.ones(shape, bool))
+        )
+        assert_array_equal(profile.count, count)
+        assert_allclose(profile.mean, mean, rtol=1e-12, equal_nan=True)
+        assert_allclose(profile.std, std, rtol=1e-9, atol=1e-9, equal_nan=True)
