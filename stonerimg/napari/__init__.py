@@ -15,3 +15,7 @@ manifest ``napari.yaml`` shipped in this package.  It contributes:
 Nothing here is imported by ``import stonerimg``, and this package imports
 napari, Qt and magicgui only inside the functions napari calls.
 """
+
+from ._layers import image_from_layer, layers_from
+
+__all__ = ["image_from_layer", "layers_from"]
