@@ -36,6 +36,24 @@ class DemoResult:
     files: list[Path] = field(default_factory=list)
 
 
+def magnetic_domains(shape, rng: np.random.Generator, width: float = 6.0) -> np.ndarray:
+    """Smooth random magnetic domains: values in (-1, 1), walls about ``width`` pixels apart.
+
+    Parameters
+    ----------
+    shape : (rows, cols)
+        Array size.
+    rng : numpy.random.Generator
+        Source of the random pattern (one ``standard_normal`` draw of ``shape``).
+    width : float, default 6
+        Standard deviation in pixels of the Gaussian that smooths the noise.
+    """
+    from scipy import ndimage
+
+    smooth = ndimage.gaussian_filter(rng.standard_normal(shape), width)
+    return np.tanh(3 * smooth / smooth.std())
+
+
 def synthetic_pair(shape=(128, 160), drift=TRUE_DRIFT, seed=1) -> tuple[ImageArray, ImageArray]:
     """Two STXM-like images of the same domains with opposite polarization.
 
@@ -58,8 +76,7 @@ def synthetic_pair(shape=(128, 160), drift=TRUE_DRIFT, seed=1) -> tuple[ImageArr
     rng = np.random.default_rng(seed)
     rows, cols = shape
     pad = 16  # simulate a larger field of view so the drifted image has real data at its edges
-    noise = rng.standard_normal((rows + 2 * pad, cols + 2 * pad))
-    domains = np.tanh(3 * ndimage.gaussian_filter(noise, 6) / ndimage.gaussian_filter(noise, 6).std())
+    domains = magnetic_domains((rows + 2 * pad, cols + 2 * pad), rng)
     yy, xx = np.mgrid[: rows + 2 * pad, : cols + 2 * pad]
     thickness = 1.0 + 0.3 * np.exp(-((xx - cols / 2) ** 2 + (yy - rows / 2) ** 2) / (2 * (cols / 3) ** 2))
     # dirt particles: sharp non-magnetic features that both polarizations see alike
