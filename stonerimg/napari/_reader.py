@@ -95,6 +95,19 @@ def read(path) -> list[LayerData]:
     return layers
 
 
+def camera(viewer):
+    """Return the viewer's camera (``viewer.scene.camera`` since napari 0.9, ``viewer.camera`` before)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None else viewer.camera
+
+
+def scale_bar(viewer):
+    """Return the scale bar overlay (``viewer.canvas.overlays`` since napari 0.9, ``viewer.scale_bar`` before)."""
+    canvas = getattr(viewer, "canvas", None)
+    overlays = getattr(canvas, "overlays", None)
+    return overlays.scale_bar if overlays is not None else viewer.scale_bar
+
+
 def _fit_viewer(layers: list[LayerData], documents) -> None:
     """Show the scale bar for calibrated layers; orient an empty viewer's y axis as the first image's calibration.
 
@@ -112,9 +125,9 @@ def _fit_viewer(layers: list[LayerData], documents) -> None:
     if viewer is None or not images:
         return
     if len(viewer.layers) == 0:
-        viewer.camera.orientation2d = ("up" if images[0]["scale"][-2] < 0 else "down", "right")
+        camera(viewer).orientation2d = ("up" if images[0]["scale"][-2] < 0 else "down", "right")
     if any(kwargs.get("units") for kwargs in images):
-        viewer.scale_bar.visible = True
+        scale_bar(viewer).visible = True
     _offer_xmcd(viewer, documents)
 
 

@@ -86,8 +86,12 @@ def xmcd_layers(first, second) -> list[LayerData]:
     return _named(layers_from(ratio), f"XMCD {first.name} // {second.name}")
 
 
-def level_layers(layer, *, poly_vert: int = 1, poly_horiz: int = 1, mode: str | None = "clip") -> list[LayerData]:
-    """Level a layer with :func:`stonerimg.funcs.level_image` (a polynomial background subtracted)."""
+def level_layers(layer, *, poly_vert: int = 1, poly_horiz: int = 1, mode: str | None = None) -> list[LayerData]:
+    """Level a layer with :func:`stonerimg.funcs.level_image` (a polynomial background subtracted).
+
+    ``mode=None`` (the widget's default) keeps the levelled values as they are:
+    a layer of counts is not clipped to the range of its float type.
+    """
     levelled = _image(layer).level_image(poly_vert=poly_vert, poly_horiz=poly_horiz, mode=mode)
     return _named(layers_from(levelled), f"{layer.name} levelled")
 
@@ -203,7 +207,7 @@ def level_widget(napari_viewer: napari.viewer.Viewer | None = None):
     image = ComboBox(label="image", choices=lambda _=None: [(la.name, la) for la in _image_layers(viewer)])
     poly_vert = SpinBox(label="poly_vert", value=1, min=0, max=10)
     poly_horiz = SpinBox(label="poly_horiz", value=1, min=0, max=10)
-    mode = ComboBox(label="mode", choices=[("clip", "clip"), ("norm", "norm"), ("none", None)], value="clip")
+    mode = ComboBox(label="mode", choices=[("keep values", None), ("clip", "clip"), ("norm", "norm")], value=None)
     button = PushButton(text="Level")
     container = Container(widgets=[image, poly_vert, poly_horiz, mode, button])
 

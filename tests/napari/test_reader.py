@@ -13,6 +13,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import stonerimg
 from stonerimg.formats.stxm import STXMImage
+from stonerimg.napari._reader import camera, scale_bar
 
 SAMPLES = [
     "stxm/Sample_Image_2017-10-15_100.hdf5",
@@ -81,8 +82,8 @@ def test_stxm_calibration_is_the_stage_positions_in_the_file(make_napari_viewer,
     # the pixel at row r, column c sits at the stage position of that scan point
     world = layer.data_to_world((10, 20))
     assert_allclose(world, [sample_y[::-1][10], sample_x[20]], rtol=1e-9)
-    assert tuple(viewer.camera.orientation2d) == ("up", "right")
-    assert viewer.scale_bar.visible
+    assert tuple(camera(viewer).orientation2d) == ("up", "right")
+    assert scale_bar(viewer).visible
 
 
 def test_imagej_tiff_pixel_size_is_the_resolution_tag(make_napari_viewer, sample_data):
@@ -93,7 +94,7 @@ def test_imagej_tiff_pixel_size_is_the_resolution_tag(make_napari_viewer, sample
     (layer,) = _open(viewer, path)
     assert_allclose(layer.scale, [denominator / numerator] * 2, rtol=1e-6)
     assert _units(layer) == ("µm", "µm")
-    assert tuple(viewer.camera.orientation2d) == ("down", "right")
+    assert tuple(camera(viewer).orientation2d) == ("down", "right")
 
 
 def test_dm_stack_axis_is_the_energy_loss(make_napari_viewer, dm_dir):

@@ -13,6 +13,7 @@ import numpy as np
 
 import stonerimg
 from stonerimg.formats.stxm import STXMImage
+from stonerimg.napari._reader import camera, scale_bar
 
 DOC_PICTURE = Path(__file__).resolve().parents[2] / "doc" / "_static" / "napari-stxm.png"
 
@@ -39,7 +40,7 @@ def test_stxm_window_with_scale_bar(make_napari_viewer, stxm_dir, tmp_path):
     iio.imwrite(tmp_path / "napari-stxm.png", window)
     if os.environ.get("STONERIMG_DOC_SCREENSHOTS"):
         iio.imwrite(DOC_PICTURE, window)
-    assert viewer.scale_bar.visible
+    assert scale_bar(viewer).visible
     grey = _grey(canvas)
     rows, cols = _drawn_box(grey, 20)
     # the scale bar: white ticks and text in the black margin right of the image, near the bottom
@@ -50,11 +51,12 @@ def test_stxm_window_with_scale_bar(make_napari_viewer, stxm_dir, tmp_path):
     import pint
 
     qt_canvas = viewer.window._qt_viewer.canvas
-    (visual,) = qt_canvas._viewer_overlay_to_visual[viewer.canvas.overlays.scale_bar]
+    (visual,) = qt_canvas._viewer_overlay_to_visual[scale_bar(viewer)]
     text = visual.node.text.text
     length = pint.get_application_registry().Quantity(text.replace("µ", "u")).to("um").magnitude
     assert text.endswith(("nm", "µm"))
-    assert np.isclose(visual._current_length / viewer.camera.zoom, length, rtol=1e-6)
+    assert np.isclose(visual._current_length / camera(viewer).zoom, length, rtol=1e-6)
+
 
 def test_stxm_is_drawn_y_up(make_napari_viewer, tmp_path):
     """Row 0 of an STXM image (the highest stage y) is at the top of the screen, as the instrument shows it."""
