@@ -25,7 +25,6 @@ import inspect
 import os
 import re
 import secrets
-import shutil
 import socket
 import stat
 import time
@@ -713,6 +712,8 @@ def file_mode(target) -> int:
 
 def _write_in_place(source: Path, target: Path) -> None:
     """Copy ``source`` over the content of ``target`` (same inode: its hard links see the new content)."""
+    import shutil
+
     with open(source, "rb") as src, open(target, "r+b") as dst:
         shutil.copyfileobj(src, dst, 1 << 20)
         dst.truncate()
