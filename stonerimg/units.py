@@ -93,7 +93,7 @@ def format_quantity(value, units: str = "", digits: int = 6) -> str:
         return f"{format_number(value, digits)} {units}".strip()
     value = float(value)
     split = _split_units(units)
-    magnitude = abs(value)
+    magnitude = abs(float(f"{value:.{digits}g}"))  # as it would be written: 999.9999999 nm reads 1 µm
     if split is not None and math.isfinite(value) and value != 0 and not _KEEP_LOW <= magnitude < _KEEP_HIGH:
         power, base = split
         shift = 3 * math.floor(math.log10(magnitude) / 3)

@@ -67,8 +67,10 @@ _CSS = """
 .si-repr figure{margin:0;text-align:center}
 .si-repr figcaption{font-size:11px;color:var(--jp-content-font-color2,#666)}
 .si-repr .si-note{color:var(--jp-content-font-color2,#888);font-style:italic}
-.si-repr table.si-files td,.si-repr table.si-files th{padding-right:12px;border-bottom:1px solid #eee;
+.si-repr table.si-files{font-size:12px}
+.si-repr table.si-files td,.si-repr table.si-files th{padding-right:8px;border-bottom:1px solid #eee;
   white-space:nowrap;word-break:normal}
+.si-repr table.si-files th{white-space:normal;vertical-align:bottom}
 .si-repr .si-scroll{max-width:100%;overflow-x:auto}
 </style>
 """

@@ -132,10 +132,29 @@ def test_text_column_is_wide_enough_for_figures(site, browser):
 def test_screenshots_of_three_pages(site, browser, shots):
     from PIL import Image
 
-    for page in ("index.html", "functions-geometry.html", "generated/stonerimg.ImageArray.html"):
+    for page in (
+        "index.html",
+        "functions-geometry.html",
+        "generated/stonerimg.ImageArray.html",
+        "notebooks/stxm_xmcd.html",
+    ):
         _open(browser, site, page)
-        name = "docs-" + page.replace("generated/", "").replace(".html", "") + ".png"
+        name = "docs-" + page.replace("generated/", "").replace("notebooks/", "").replace(".html", "") + ".png"
+        # on a page with a notebook view, show it (the STXM notebook's thumbnail is round, not stretched)
+        browser.execute_script(
+            "const v = document.querySelector('.si-repr'); if (v) { v.scrollIntoView(); window.scrollBy(0, -200); }"
+        )
         browser.save_screenshot(str(shots / name))
         with Image.open(shots / name) as picture:
             assert picture.width == WIDTH
             picture.convert("RGB").quantize(colors=128).save(shots / name, optimize=True)
+
+
+def test_no_stray_matplotlib_reprs(site):
+    """A cell ending in a plotting call shows the figure, not ``<matplotlib.image.AxesImage at 0x...>``."""
+    stray = [
+        str(page.relative_to(site))
+        for page in site.rglob("*.html")
+        if "&lt;matplotlib." in page.read_text(encoding="utf-8", errors="replace")
+    ]
+    assert stray == []
