@@ -614,7 +614,6 @@ class _Each:
             raise TypeError(f"each: expected a callable, not {type(func).__name__}")
         folder = self._folder
         policy = folder._policy(None, "each")
-        results = []
 
         def call(index):
             document = folder._get(index)
@@ -626,12 +625,7 @@ class _Each:
                 folder._pin(index, document)
             return result
 
-        for index, name in enumerate(folder._names):
-            result = policy.call(name, call, index)
-            if result is not SKIP:
-                results.append(result)
-        folder._finish(policy)
-        return results
+        return folder._each_file(policy, call)
 
     def __getattr__(self, name: str):
         if name.startswith("_"):
@@ -1233,7 +1227,6 @@ class ImageFolder:
     def _apply(self, name: str, args: tuple, kwargs: dict, errors: str | None = None):
         """Apply the registered image function ``name`` in place to every document."""
         policy = self._policy(errors, f"each.{name}")
-        results = []
 
         def call(index):
             document = self._get(index)
@@ -1243,11 +1236,7 @@ class ImageFolder:
                 self._pin(index, document)
             return result
 
-        for index, file_name in enumerate(self._names):
-            result = policy.call(file_name, call, index)
-            if result is not SKIP:
-                results.append(result)
-        self._finish(policy)
+        results = self._each_file(policy, call)
         if all(isinstance(r, ImageFile) for r in results):
             return self
         return results
@@ -1451,6 +1440,16 @@ class ImageFolder:
             except AttributeError:  # a result that takes no attributes (a NumPy table): the folder has it
                 pass
         return result
+
+    def _each_file(self, policy: Policy, call: Callable[[int], Any]) -> list:
+        """Return ``[call(index) ...]`` over the files, in order, without those ``policy`` skips; record them."""
+        results = []
+        for index, name in enumerate(self._names):
+            result = policy.call(name, call, index)
+            if result is not SKIP:
+                results.append(result)
+        self._finish(policy)
+        return results
 
     def _documents(self, policy: Policy) -> Iterator[tuple[int, ImageFile]]:
         """Yield ``(index, document)`` of every file that loads; the others go to ``policy``."""
