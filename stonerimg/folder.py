@@ -1630,11 +1630,9 @@ class ImageFolder:
         (see the module notes).  Every shift is measured before any image is
         changed.
         """
-        from ._frames import reference_image, register_frames
+        from ._frames import reference_image, register_frames, registration_options
 
-        options = {k: v for k, v in (("method", method), ("upsample_factor", upsample_factor)) if v is not None}
-        if box is not None:
-            options["box"] = box
+        options = registration_options(method, box, upsample_factor)
         policy = self._policy(errors, function)
         if isinstance(ref, (numbers.Integral, str, os.PathLike)) and not isinstance(ref, bool):
             reference = reference_image(self[ref])
