@@ -867,7 +867,9 @@ class ImageFolder:
         ----------
         item : str, os.PathLike, ImageFile or ImageArray
             A file (loaded lazily, as the listed ones) or a document in memory
-            (kept as a changed document: it is never written to a file).
+            (kept as a changed document: it is never written to a file, and
+            :meth:`convert`, which reads files, reports it as failed;
+            :meth:`reload` forgets it).
         name : str, optional
             Its name in the folder (default: a file's path relative to
             :attr:`directory`, or its own path; a document's file name, or
