@@ -525,6 +525,12 @@ def reference_image(reference):
     return ref
 
 
+def registration_options(method=None, box=None, upsample_factor=None) -> dict:
+    """Return the options of an ``align`` call that were given (None: the registration function's default)."""
+    given = {"method": method, "box": box, "upsample_factor": upsample_factor}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def register_frames(
     frames: Iterable[tuple[str, Callable[[], Any]]],
     reference,

@@ -668,7 +668,6 @@ class _Each:
             raise TypeError(f"each: expected a callable, not {type(func).__name__}")
         folder = self._folder
         policy = folder._policy(None, "each")
-        results = []
 
         def call(index):
             document = folder._get(index)
@@ -680,12 +679,7 @@ class _Each:
                 folder._pin(index, document)
             return result
 
-        for index, name in enumerate(folder._names):
-            result = policy.call(name, call, index)
-            if result is not SKIP:
-                results.append(result)
-        folder._finish(policy)
-        return results
+        return folder._each_file(policy, call)
 
     def __setattr__(self, name: str, value):
         if name == "_folder":
@@ -991,7 +985,9 @@ class ImageFolder:
         ----------
         item : str, os.PathLike, ImageFile or ImageArray
             A file (loaded lazily, as the listed ones) or a document in memory
-            (kept as a changed document: it is never written to a file).
+            (kept as a changed document: it is never written to a file, and
+            :meth:`convert`, which reads files, reports it as failed;
+            :meth:`reload` forgets it).
         name : str, optional
             Its name in the folder (default: a file's path relative to
             :attr:`directory`, or its own path; a document's file name, or
@@ -1363,7 +1359,6 @@ class ImageFolder:
     def _apply(self, name: str, args: tuple, kwargs: dict, errors: str | None = None):
         """Apply the registered image function ``name`` in place to every document."""
         policy = self._policy(errors, f"each.{name}")
-        results = []
 
         def call(index):
             document = self._get(index)
@@ -1373,11 +1368,7 @@ class ImageFolder:
                 self._pin(index, document)
             return result
 
-        for index, file_name in enumerate(self._names):
-            result = policy.call(file_name, call, index)
-            if result is not SKIP:
-                results.append(result)
-        self._finish(policy)
+        results = self._each_file(policy, call)
         if all(isinstance(r, ImageFile) for r in results):
             return self
         return results
@@ -1590,6 +1581,16 @@ class ImageFolder:
                 pass
         return result
 
+    def _each_file(self, policy: Policy, call: Callable[[int], Any]) -> list:
+        """Return ``[call(index) ...]`` over the files, in order, without those ``policy`` skips; record them."""
+        results = []
+        for index, name in enumerate(self._names):
+            result = policy.call(name, call, index)
+            if result is not SKIP:
+                results.append(result)
+        self._finish(policy)
+        return results
+
     def _documents(self, policy: Policy) -> Iterator[tuple[int, ImageFile]]:
         """Yield ``(index, document)`` of every file that loads; the others go to ``policy``."""
         for index in range(len(self)):
@@ -1769,11 +1770,9 @@ class ImageFolder:
         (see the module notes).  Every shift is measured before any image is
         changed.
         """
-        from ._frames import reference_image, register_frames
+        from ._frames import reference_image, register_frames, registration_options
 
-        options = {k: v for k, v in (("method", method), ("upsample_factor", upsample_factor)) if v is not None}
-        if box is not None:
-            options["box"] = box
+        options = registration_options(method, box, upsample_factor)
         policy = self._policy(errors, function)
         if isinstance(ref, (numbers.Integral, str, os.PathLike)) and not isinstance(ref, bool):
             reference = reference_image(self[ref])

@@ -1357,16 +1357,14 @@ class ImageStack:
         >>> np.round(stack.align(0, method="phase").metadata_of(1)["align.shift"], 2).tolist()
         [-2.3, 1.4]
         """
-        from ._frames import Policy, reference_image, register_frames
+        from ._frames import Policy, reference_image, register_frames, registration_options
 
         self._check_not_empty("align")
         if isinstance(ref, (numbers.Integral, np.integer)) and not isinstance(ref, bool):
             reference = reference_image(self._image[_frame_index(ref, len(self))])
         else:
             reference = reference_image(ref)
-        options = {k: v for k, v in (("method", method), ("upsample_factor", upsample_factor)) if v is not None}
-        if box is not None:
-            options["box"] = box
+        options = registration_options(method, box, upsample_factor)
         results = register_frames(
             [(f"frame {i}", lambda i=i: self._bare_frame(i)) for i in range(len(self))],
             reference,
