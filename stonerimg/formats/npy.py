@@ -142,6 +142,10 @@ def _recorded_generation(text: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+#: The longest header NumPy reads (its own ``max_header_size`` default).
+MAX_HEADER_BYTES = 10_000
+
+
 def _check_header(path, *, in_memory: bool = True) -> None:
     """Refuse a file whose header describes more data than the file holds or the limit allows (before allocating it)."""
     from numpy.lib import format as npy_format
@@ -151,6 +155,17 @@ def _check_header(path, *, in_memory: bool = True) -> None:
             version = npy_format.read_magic(handle)
         except ValueError:
             return  # not .npy (perhaps .npz): np.load says what it is
+        # the header's own length first: NumPy reads that many bytes before it checks them (a MemoryError)
+        width = 2 if version == (1, 0) else 4
+        length = int.from_bytes(handle.read(width), "little")
+        available = os.fstat(handle.fileno()).st_size - handle.tell()
+        if length > min(available, MAX_HEADER_BYTES):
+            raise FormatError(
+                path,
+                reason=f"its header declares {length} bytes of header, more than the {min(available, MAX_HEADER_BYTES)} "
+                "it may have (a truncated or damaged file)",
+            )
+        handle.seek(-width, os.SEEK_CUR)
         try:
             read_header = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
             shape, _fortran, dtype = read_header(handle)
