@@ -31,7 +31,9 @@ from stonerimg.formats._hdf5 import check_external, check_global_heaps
 
 
 def line(label, ours, reference, reference_label):
-    print(f"{label:<44} {1e3 * ours:9.2f} ms   {reference_label:<24} {1e3 * reference:9.2f} ms   x{ours / reference:.2f}")
+    print(
+        f"{label:<44} {1e3 * ours:9.2f} ms   {reference_label:<24} {1e3 * reference:9.2f} ms   x{ours / reference:.2f}"
+    )
 
 
 def read_whole(path):
@@ -77,7 +79,12 @@ def main():
             f["data"] = np.random.default_rng(0).random((rows, 4096))
         size = large.stat().st_size
         scan, plain_read = interleaved_medians([lambda: check_global_heaps(large), lambda: read_whole(large)], 5)
-        line(f"heap scan of a {size >> 20} MiB file ({size / scan / 2**30:.2f} GiB/s)", scan, plain_read, "read it in blocks")
+        line(
+            f"heap scan of a {size >> 20} MiB file ({size / scan / 2**30:.2f} GiB/s)",
+            scan,
+            plain_read,
+            "read it in blocks",
+        )
 
         image = stonerimg.ImageArray(np.random.default_rng(1).random((2048, 2048), dtype=np.float32))
         data = np.asarray(image.data)

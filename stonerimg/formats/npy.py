@@ -159,11 +159,12 @@ def _check_header(path, *, in_memory: bool = True) -> None:
         width = 2 if version == (1, 0) else 4
         length = int.from_bytes(handle.read(width), "little")
         available = os.fstat(handle.fileno()).st_size - handle.tell()
-        if length > min(available, MAX_HEADER_BYTES):
+        most = min(available, MAX_HEADER_BYTES)
+        if length > most:
             raise FormatError(
                 path,
-                reason=f"its header declares {length} bytes of header, more than the {min(available, MAX_HEADER_BYTES)} "
-                "it may have (a truncated or damaged file)",
+                reason=f"its header declares {length} bytes of header, more than the {most} it may have "
+                "(a truncated or damaged file)",
             )
         handle.seek(-width, os.SEEK_CUR)
         try:
