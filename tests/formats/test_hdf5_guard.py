@@ -121,3 +121,20 @@ def test_every_reader_is_guarded(tmp_path, name):
     )
     result = run_guarded(code)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_file_is_checked_once_per_load_whatever_the_formats_tried(tmp_path, monkeypatch):
+    """STXM declines a plain NeXus file after opening it; NeXus opens it again without a second scan."""
+    import stonerimg
+    from stonerimg.formats import _hdf5
+
+    path = tmp_path / "plain.nxs"
+    with h5py.File(path, "w") as f:
+        f["image"] = np.ones((4, 5))
+    scans = []
+    real = _hdf5.check_global_heaps
+    monkeypatch.setattr(_hdf5, "check_global_heaps", lambda p: scans.append(p) or real(p))
+    document = stonerimg.load(path)
+    assert document.format == "nexus" and len(scans) == 1
+    stonerimg.load(path)  # a new call checks again: nothing is remembered between calls
+    assert len(scans) == 2
