@@ -1,5 +1,7 @@
 """The global-heap check that keeps libhdf5 from looping forever on damaged files."""
 
+import os
+
 import h5py
 import numpy as np
 import pytest
@@ -138,3 +140,23 @@ def test_a_file_is_checked_once_per_load_whatever_the_formats_tried(tmp_path, mo
     assert document.format == "nexus" and len(scans) == 1
     stonerimg.load(path)  # a new call checks again: nothing is remembered between calls
     assert len(scans) == 2
+
+
+def test_load_and_open_of_a_sparse_hang_file_end(tmp_path):
+    """A 12 KB-on-disk file of 8 GiB apparent size used to skip the guard and hang load and open for ever."""
+    path = damaged_heap_file(tmp_path / "sparse.nxs")
+    with open(path, "r+b") as handle:
+        handle.truncate(8 << 30)
+    assert os.stat(path).st_blocks * 512 < 1 << 20
+    code = (
+        "import sys, stonerimg\n"
+        "for call in (stonerimg.load, stonerimg.open):\n"
+        "    try:\n"
+        f"        call({str(path)!r})\n"
+        "    except stonerimg.FormatError as err:\n"
+        "        assert 'global heap' in str(err), err\n"
+        "    else:\n"
+        "        sys.exit('no error')\n"
+    )
+    result = run_guarded(code)
+    assert result.returncode == 0, result.stderr
