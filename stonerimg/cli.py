@@ -5,6 +5,46 @@ from __future__ import annotations
 import argparse
 import sys
 
+#: Bidirectional-text controls: they reorder what a terminal shows (a file name could hide its real extension).
+_BIDI = set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A)) | {0x200E, 0x200F, 0x061C}
+
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text, *, json_text: bool = False, newlines: bool = True) -> str:
+    r"""Escape the control characters of ``text`` so that a terminal shows them and obeys none.
+
+    File names, metadata keys and values and error reasons come from files: an
+    escape sequence among them could retitle, clear or rewrite the terminal.
+    C0 and C1 controls (and DEL) and bidirectional overrides become ``\xNN`` /
+    ``\uNNNN``; with ``json_text`` they become JSON escapes, so JSON stays valid.
+    ``newlines=False`` escapes line breaks too (for one-line items such as keys).
+
+    Examples
+    --------
+    >>> printable("a\x1b]0;owned\x07b")
+    'a\\x1b]0;owned\\x07b'
+    """
+    out = []
+    for char in str(text):
+        code = ord(char)
+        control = code < 0x20 or 0x7F <= code <= 0x9F or code in _BIDI
+        if not control or char == "\t" or (char == "\n" and newlines):
+            out.append(char)
+        elif json_text:
+            out.append(f"\\u{code:04x}")
+        elif char in _NAMED:
+            out.append(_NAMED[char])
+        else:
+            out.append(f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
+    return "".join(out)
+
+
+def _say(*parts, file=None, **kwargs) -> None:
+    """``print`` with every part made :func:`printable`."""
+    print(*(printable(part) for part in parts), file=file, **kwargs)
+
 
 def _demo(args) -> int:
     from .demo import run
@@ -66,7 +106,7 @@ def _info(args) -> int:
         try:
             document = load(name, external=args.external)
         except (OSError, ValueError) as err:
-            print(f"{name}: {err}", file=sys.stderr)
+            _say(f"{name}: {err}", file=sys.stderr)
             status = 1
             continue
         report = _describe(document, args.all)
@@ -74,17 +114,17 @@ def _info(args) -> int:
             report["metadata"] = Metadata(report["metadata"]).to_jsonable()
             reports.append(report)
             continue
-        print(
+        _say(
             f"{name}: {report['class']} via {report['format']}, shape {document.shape}, dtype {report['dtype']}, "
             f"pixel size {format_calibration(document.image.calibration)}, "
             f"{report['metadata items']} metadata items"
         )
         for label, value, units in key_facts(document.metadata, document.format):
-            print(f"  {label}: {format_value(value, units)}")
+            _say(f"  {printable(label, newlines=False)}: {format_value(value, units)}")
         for key, value in report["metadata"].items():
-            print(f"  {key} = {value!r}")
+            _say(f"  {printable(key, newlines=False)} = {value!r}")
     if args.json:
-        print(json.dumps(reports, indent=2, ensure_ascii=False))
+        print(printable(json.dumps(reports, indent=2, ensure_ascii=False), json_text=True))
     return status
 
 
@@ -132,7 +172,7 @@ def _convert(args) -> int:
         steps = [parse_process(step) for step in args.process]
         _output_format(args.to)
     except ValueError as err:
-        print(f"stonerimg convert: {err}", file=sys.stderr)
+        _say(f"stonerimg convert: {err}", file=sys.stderr)
         return 2
 
     keep_freed_buffers()  # this process is ours: reuse image buffers instead of faulting in new pages
@@ -159,8 +199,8 @@ def _convert(args) -> int:
         if client is not None:
             client.close()
     for source, reason in report.failed:
-        print(f"failed: {source}: {reason}", file=sys.stderr)
-    print(report.summary())
+        _say(f"failed: {source}: {reason}", file=sys.stderr)
+    _say(report.summary())
     return 0 if report.ok else 1
 
 
@@ -193,7 +233,7 @@ def _live(args) -> int:
         session = Session(source, processors, roi=roi, drop=not args.no_drop, workers=args.workers)
         recorder = session.record(args.record) if args.record else None
     except (ValueError, TypeError, OSError) as err:
-        print(f"stonerimg live: {err}", file=sys.stderr)
+        _say(f"stonerimg live: {err}", file=sys.stderr)
         return 2
     tty = sys.stdout.isatty()
     session.start()
@@ -214,11 +254,11 @@ def _live(args) -> int:
     print(stats.table())
     status = 0
     if stats.source_error:
-        print(f"stonerimg live: the source failed: {stats.source_error}", file=sys.stderr)
+        _say(f"stonerimg live: the source failed: {stats.source_error}", file=sys.stderr)
         status = 1
     if recorder is not None:
         if recorder.error:
-            print(f"stonerimg live: recording to {recorder.path} failed: {recorder.error}", file=sys.stderr)
+            _say(f"stonerimg live: recording to {recorder.path} failed: {recorder.error}", file=sys.stderr)
             status = 1
         else:
             print(f"recorded to {recorder.path}")

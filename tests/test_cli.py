@@ -86,3 +86,25 @@ def test_info_writes_calibration_and_key_facts_for_people(stxm_dir, capsys):
     out = capsys.readouterr().out
     assert "pixel size 15 nm/px" in out and "0.015000000000000138" not in out
     assert "  energy: 781.493 eV" in out and "  dwell: 10 ms" in out
+
+
+def test_info_escapes_control_characters_from_files(tmp_path, capsys):
+    import json as _json
+
+    hostile = {"title\x1b]0;owned\x07": "x\x1b[2J\x9b31m\u202etxt.exe", "multi\nline": "v"}
+    path = tmp_path / "x.tif"
+    stonerimg.ImageArray(np.zeros((2, 2), np.uint8), metadata=hostile).save(path)
+    assert main(["info", "--all", str(path)]) == 0
+    out = capsys.readouterr().out
+    for bad in ("\x1b", "\x07", "\x9b", "\u202e"):
+        assert bad not in out
+    assert "title\\x1b]0;owned\\x07" in out and "multi\\nline" in out
+    assert main(["info", "--json", "--all", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "\x1b" not in text and "\x9b" not in text and "\u202e" not in text
+    assert {k: v for k, v in _json.loads(text)[0]["metadata"].items() if k in hostile} == hostile
+    bad = tmp_path / "evil\x1b[2J.tif"
+    bad.write_bytes(b"II*\x00garbage")
+    assert main(["info", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "evil\\x1b[2J.tif" in err

@@ -530,7 +530,7 @@ def _first_that_works(formats, call: Callable, attempts: list, path: Path):
             continue
         except FormatError as err:  # refused outright: no other format may read what this one refused
             attempts.append((candidate.name, err.reason or str(err)))
-            raise FormatError(path, attempts, reason=f"refused by the {candidate.name} reader") from None
+            raise FormatError(path, attempts, reason="refused") from None
         except (MemoryError, PermissionError, FileNotFoundError):
             raise
         except Exception as err:

@@ -49,6 +49,9 @@ EXTERNAL_POLICIES = ("below", "none", "any")
 MAX_EXTERNAL_DEPTH = 8
 
 _policy: contextvars.ContextVar[str | None] = contextvars.ContextVar("stonerimg_external", default=None)
+#: Files that passed every check during the current ``load``/``open`` call (so the next format tried does not
+#: scan them again): (path, inode, size, mtime, policy).  None outside such a call: nothing is remembered.
+_passed: contextvars.ContextVar[set | None] = contextvars.ContextVar("stonerimg_hdf5_passed", default=None)
 
 
 # --------------------------------------------------------------------------- the policy
@@ -78,9 +81,11 @@ def using_external(value: str | None):
     if value is not None:
         external_policy(value)
     token = _policy.set(value)
+    passed = _passed.set(set())
     try:
         yield
     finally:
+        _passed.reset(passed)
         _policy.reset(token)
 
 
@@ -415,16 +420,24 @@ def open_hdf5(path, external: str | None = None):
 
     policy = external_policy(external)
     _check_regular(path, path)
-    check_global_heaps(path)
+    facts = os.stat(path)
+    key = (os.path.realpath(path), facts.st_ino, facts.st_size, facts.st_mtime_ns, policy)
+    passed = _passed.get()
+    known = passed is not None and key in passed
+    if not known:
+        check_global_heaps(path)
     try:
         handle = h5py.File(path, "r")
     except (PermissionError, FileNotFoundError):
         raise
     except OSError as err:
         raise FormatMismatch(f"not a readable HDF5 file: {err}") from err
-    try:
-        check_external(handle, path, policy)
-    except BaseException:
-        handle.close()
-        raise
+    if not known:
+        try:
+            check_external(handle, path, policy)
+        except BaseException:
+            handle.close()
+            raise
+        if passed is not None:
+            passed.add(key)
     return handle

@@ -18,9 +18,11 @@ How it runs
   frame is copied for a processor and none can change what another sees.
 - A processor that raises records the error with its frame number
   (:attr:`Session.errors`, ``stats()``); the others, and the acquisition, go on.
-- Each processor's first call runs while no other first call does: first calls
-  trigger lazy imports (``scipy.fft``, ``scipy.ndimage``), and two threads importing
-  the same package for the first time at once can fail.
+- Processors never wait for one another: the modules the built-in processors and
+  the sinks import lazily are imported by :meth:`Session.start` before any worker
+  thread runs, so first calls need no lock, and a processor that blocks in its
+  first call (or any call) holds up only itself.  One that has not returned within
+  ``deadline`` seconds is reported in :meth:`Session.stats` (``stalled``).
 """
 
 from __future__ import annotations
@@ -62,7 +64,11 @@ class ProcessorError(NamedTuple):
 
 @dataclass(frozen=True)
 class ProcessorStats:
-    """What one processor has done (latencies in seconds, from the frame's arrival to its result in the sink)."""
+    """What one processor has done (latencies in seconds, from the frame's arrival to its result in the sink).
+
+    ``busy_for`` is how long its current call has been running (0 when idle);
+    ``stalled`` says that is longer than the session's ``deadline``.
+    """
 
     name: str
     kind: str
@@ -74,11 +80,14 @@ class ProcessorStats:
     latency_p95: float
     compute_median: float
     last_error: ProcessorError | None = None
+    busy_for: float = 0.0
+    stalled: bool = False
 
     def line(self) -> str:
-        """``name rate/s, N dropped[, N errors]``."""
+        """``name rate/s, N dropped[, N errors][, STALLED for N s]``."""
         text = f"{self.name} {self.rate:.1f}/s {self.dropped} dropped"
-        return text + (f" {self.errors} errors" if self.errors else "")
+        text += f" {self.errors} errors" if self.errors else ""
+        return text + (f" STALLED for {self.busy_for:.0f} s" if self.stalled else "")
 
 
 @dataclass(frozen=True)
@@ -137,8 +146,17 @@ class SessionStats:
             lines.append(
                 f"{p.name:<20} {p.kind:<8} {p.done:>6} {p.dropped:>8} {p.errors:>6} {p.rate:>9.2f} "
                 f"{1e3 * p.latency_median:>12.1f} ms {1e3 * p.latency_p95:>5.1f} ms {1e3 * p.compute_median:>5.1f} ms"
+                + (f"  STALLED: no result for {p.busy_for:.0f} s" if p.stalled else "")
             )
         return "\n".join(lines)
+
+
+def _import_lazy_modules() -> None:
+    """Import, in the calling thread, what processors and sinks import lazily (so no first call waits on a lock)."""
+    import importlib
+
+    for module in ("stonerimg.funcs.geometry", "stonerimg.funcs.fourier", "stonerimg.funcs.profiles"):
+        importlib.import_module(module)
 
 
 def _call_in_worker(func, frame):
@@ -161,7 +179,7 @@ class _Runner:
         self.latency: deque[float] = deque(maxlen=_KEEP)
         self.compute: deque[float] = deque(maxlen=_KEEP)
         self.pool = None
-        self.first = True  # the first call has not succeeded yet
+        self.started: float | None = None  # when the call running now began
 
 
 def _median(values) -> float:
@@ -192,6 +210,9 @@ class Session:
         longest goes first, and among those on the same frame the quickest (by its last
         compute time).  Fewer workers bound the CPU a session takes; keep the default
         when a processor may block (waits on I/O, sleeps).
+    deadline : float, default 10
+        Seconds a processor's call may run before :meth:`stats` reports it as
+        ``stalled`` (it is not interrupted: a thread cannot be; the others go on).
     use_processes : bool, default False
         Run each processor's function in its own worker process (the frame cut to the
         ROI is sent pickled, the result comes back pickled).  For functions that hold the
@@ -220,6 +241,7 @@ class Session:
         *,
         roi=None,
         workers: int | None = None,
+        deadline: float = 10.0,
         use_processes: bool = False,
         drop: bool = True,
     ):
@@ -255,8 +277,10 @@ class Session:
         self.use_processes = bool(use_processes)
         self.drop = bool(drop)
         self._runners = {p.name: _Runner(p) for p in made}
+        if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not deadline > 0:
+            raise ValueError(f"deadline: must be positive seconds, not {deadline!r}")
+        self.deadline = float(deadline)
         self._cv = threading.Condition()
-        self._first_calls = threading.Lock()
         self._state = "new"
         self._stopping = False
         self._source_done = False
@@ -332,6 +356,7 @@ class Session:
                 if not ping.ok:
                     self._close_pools()
                     raise RuntimeError(f"processor {runner.processor.name!r}: its worker process failed to start")
+        _import_lazy_modules()
         self._state = "running"
         self._t0 = time.monotonic()
         for recorder in self._recorders:
@@ -476,6 +501,7 @@ class Session:
                 frame, arrival = runner.pending
                 runner.pending = None
                 runner.busy = True
+                runner.started = time.monotonic()
                 self._cv.notify_all()  # an acquisition waiting for this mailbox (drop=False)
             self._process(runner, frame, arrival)
 
@@ -492,14 +518,8 @@ class Session:
                 if not outcome.ok:
                     raise outcome.error
                 result = outcome.value
-            elif runner.first:
-                # first calls one at a time: the lazy imports they trigger (scipy.fft, scipy.ndimage, ...)
-                # can fail when two threads import the same package for the first time at once
-                with self._first_calls:
-                    result = processor.func(view)
             else:
                 result = processor.func(view)
-            runner.first = False
             runner.sink.append(when, number, processor.convert(result))
         except Exception as err:  # noqa: BLE001 - recorded with its frame; the others go on
             error = ProcessorError(processor.name, number, when, f"{type(err).__name__}: {err}", traceback.format_exc())
@@ -510,6 +530,7 @@ class Session:
             finished = time.monotonic()
             with self._cv:
                 runner.busy = False
+                runner.started = None
                 if error is None:
                     runner.done += 1
                     runner.latency.append(finished - arrival)
@@ -524,6 +545,7 @@ class Session:
         """Figures so far: frames read, and each processor's done, dropped, errors, rate and latency."""
         with self._cv:
             now = self._t1 if self._t1 is not None else time.monotonic()
+            clock = time.monotonic()
             elapsed = 0.0 if self._t0 is None else now - self._t0
             arrivals = np.array(self._arrivals)
             rows = [
@@ -535,13 +557,14 @@ class Session:
                     list(r.latency),
                     list(r.compute),
                     r.errors[-1] if r.errors else None,
+                    0.0 if r.started is None else clock - r.started,
                 )
                 for r in self._runners.values()
             ]
             frames = self._frames
         intervals = np.diff(arrivals)
         processors = {}
-        for processor, done, dropped, failures, latency, compute, last in rows:
+        for processor, done, dropped, failures, latency, compute, last, busy_for in rows:
             processors[processor.name] = ProcessorStats(
                 name=processor.name,
                 kind=processor.kind,
@@ -553,6 +576,8 @@ class Session:
                 latency_p95=_p95(latency),
                 compute_median=_median(compute),
                 last_error=last,
+                busy_for=busy_for,
+                stalled=busy_for > self.deadline,
             )
         return SessionStats(
             running=self.running,

@@ -210,3 +210,11 @@ def dm_damaged(folder: Path) -> Path:
     cut = folder / "cut.dm3"
     cut.write_bytes(path.read_bytes()[:40])
     return cut
+
+
+def npy_header_length(folder: Path) -> Path:
+    """A version-2 .npy whose 4-byte header length says 4 GB (NumPy would allocate it before checking)."""
+    path = folder / "header_length.npy"
+    header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }\n"
+    path.write_bytes(b"\x93NUMPY\x02\x00" + struct.pack("<I", 0xF000_0000) + header + bytes(16))
+    return path

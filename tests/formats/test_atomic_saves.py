@@ -233,3 +233,17 @@ def test_the_same_image_saves_to_the_same_bytes(tmp_path):
     assert (tmp_path / "a.npy").read_bytes() == (tmp_path / "b.npy").read_bytes()
     assert npy.file_generation(tmp_path / "a.npy") is not None
     assert np.array_equal(np.load(tmp_path / "a.npy"), np.full((64, 48), 3, np.uint8))  # NumPy reads it as ever
+
+
+def test_a_scratch_disk_image_saved_as_npy_is_a_checked_pair(tmp_path):
+    target = tmp_path / "moved.npy"
+    image(1).save(target)
+    os.chmod(target, 0o640)
+    scratch = stonerimg.zeros((16, 8), dtype=np.float32)
+    scratch.metadata["value"] = 5
+    scratch.save(target)  # moved into place, not copied
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert npy.file_generation(target) is not None
+    loaded = stonerimg.load(target)
+    assert loaded.shape == (16, 8) and loaded.metadata["value"] == 5
+    np.testing.assert_array_equal(np.load(target), np.zeros((16, 8), np.float32))

@@ -10,6 +10,8 @@ damaged; the shared data folder is never written to):
   and the ``ImageFile`` subclasses' ``load``;
 - a hypothesis fuzzer that damages the real file (truncates it, flips bytes, overwrites,
   inserts or duplicates slices) and accepts only a loaded ``ImageFile`` or a ``FormatError``
+  (every format, RosettaSciIO's .emd among them; and, for the formats that open lazily,
+  ``stonerimg.open`` followed by a read of every pixel)
   (and, for a MAXYMUS header that now names images that are not there, the documented
   ``FileNotFoundError`` naming the missing image);
 - targeted files for the bugs the fuzzer found (enormous sizes declared by a damaged header,
@@ -71,6 +73,7 @@ FORMATS = {
     "nexus": (".nxs", "nexus"),
     "maximus": (".hdr", "maximus"),
     "dm": (".dm3", "dm"),
+    "emd": (".emd", "emd"),
 }
 
 #: Real samples: format -> (folder in the sample data, file name).  The whole folder of a MAXYMUS
@@ -105,6 +108,23 @@ def _write_nexus(path: Path) -> None:
         data["y"].attrs["units"] = "um"
 
 
+def _write_emd(path: Path) -> None:
+    """A small Berkeley EMD file written by RosettaSciIO (an HDF5 file RosettaSciIO's reader reads)."""
+    emd = pytest.importorskip("rsciio.emd")
+    axes = [
+        {"name": name, "size": size, "scale": 0.5, "offset": 0.0, "units": "nm", "navigate": False, "index_in_array": i}
+        for i, (name, size) in enumerate((("y", 24), ("x", 32)))
+    ]
+    signal = {
+        "data": np.arange(24 * 32, dtype=np.float32).reshape(24, 32),
+        "axes": axes,
+        "metadata": {"General": {"title": "bad-input sample"}, "Signal": {"signal_type": ""}},
+        "original_metadata": {},
+        "attributes": {"_lazy": False},
+    }
+    emd.file_writer(str(path), signal)
+
+
 def make_sample(name: str, folder: Path, request) -> Path:
     """Put a good sample of format ``name`` into ``folder`` and return the path to load.
 
@@ -112,8 +132,12 @@ def make_sample(name: str, folder: Path, request) -> Path:
     the data are absent) and are copied; ``npy`` and ``nexus`` samples are made here.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    if name in ("stxm", "nexus"):
+    if name in ("stxm", "nexus", "emd"):
         pytest.importorskip("h5py")
+    if name == "emd":
+        path = folder / "sample.emd"
+        _write_emd(path)
+        return path
     if name in REAL_SAMPLES:
         sub, filename = REAL_SAMPLES[name]
         source = request.getfixturevalue("sample_data") / sub / filename
@@ -690,6 +714,7 @@ FUZZ_TARGETS = {
     "maximus header": ("maximus", None, 60, None),
     "maximus image": ("maximus", "*_a000.xim", 30, None),
     "dm": ("dm", None, 50, None),
+    "emd": ("emd", None, 50, None),
 }
 
 #: Byte strings worth writing into a file: extreme integers of every width and endianness, numbers,
@@ -836,6 +861,46 @@ def test_fuzz_loader(target, originals):
                 assert document.filename == str(path)
                 del document
                 assert_untouched(folder, before)
+
+    fuzz()
+
+
+#: Lazy fuzz targets: the formats that open lazily -> examples.  After ``stonerimg.open`` every
+#: pixel is read: a damaged file must give a FormatError at the open or at the read, nothing else.
+LAZY_FUZZ = {"tiff": 60, "npy": 60, "stxm": 40, "nexus": 60, "dm": 60}
+
+
+@pytest.mark.parametrize("target", list(LAZY_FUZZ))
+def test_fuzz_lazy_open_and_full_read(target, originals):
+    files, main, victim = originals(target)
+    raw = files[victim]
+
+    @settings(
+        max_examples=LAZY_FUZZ[target],
+        deadline=None,
+        derandomize=True,
+        database=None,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+    @given(damages=corruptions(len(raw)))
+    def fuzz(damages):
+        note(f"{target}: {victim} damaged by {damages!r} and opened lazily")
+        blob = corrupt(raw, damages)
+        with tempfile.TemporaryDirectory(prefix="stonerimg-fuzz-") as tmp:
+            folder = Path(tmp)
+            for filename, content in files.items():
+                (folder / filename).write_bytes(blob if filename == victim else content)
+            path = folder / main
+            before = snapshot(folder)
+            try:
+                with time_limit(), stonerimg.open(path) as document:
+                    pixels = np.array(document.image if hasattr(document, "image") else document, copy=True)
+                    assert pixels.ndim >= 2  # as load() gives it (a header with no pixels gives 0 x 0)
+                    del pixels
+            except FormatError as err:
+                assert str(path) in str(err)
+            assert_untouched(folder, before)
 
     fuzz()
 

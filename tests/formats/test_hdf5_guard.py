@@ -1,5 +1,7 @@
 """The global-heap check that keeps libhdf5 from looping forever on damaged files."""
 
+import os
+
 import h5py
 import numpy as np
 import pytest
@@ -116,6 +118,43 @@ def test_every_reader_is_guarded(tmp_path, name):
         f"        call({str(path)!r})\n"
         "    except stonerimg.FormatError as err:\n"
         "        assert 'global heap' in str(err) or 'cannot open lazily' in str(err), err\n"
+        "    else:\n"
+        "        sys.exit('no error')\n"
+    )
+    result = run_guarded(code)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_file_is_checked_once_per_load_whatever_the_formats_tried(tmp_path, monkeypatch):
+    """STXM declines a plain NeXus file after opening it; NeXus opens it again without a second scan."""
+    import stonerimg
+    from stonerimg.formats import _hdf5
+
+    path = tmp_path / "plain.nxs"
+    with h5py.File(path, "w") as f:
+        f["image"] = np.ones((4, 5))
+    scans = []
+    real = _hdf5.check_global_heaps
+    monkeypatch.setattr(_hdf5, "check_global_heaps", lambda p: scans.append(p) or real(p))
+    document = stonerimg.load(path)
+    assert document.format == "nexus" and len(scans) == 1
+    stonerimg.load(path)  # a new call checks again: nothing is remembered between calls
+    assert len(scans) == 2
+
+
+def test_load_and_open_of_a_sparse_hang_file_end(tmp_path):
+    """A 12 KB-on-disk file of 8 GiB apparent size used to skip the guard and hang load and open for ever."""
+    path = damaged_heap_file(tmp_path / "sparse.nxs")
+    with open(path, "r+b") as handle:
+        handle.truncate(8 << 30)
+    assert os.stat(path).st_blocks * 512 < 1 << 20
+    code = (
+        "import sys, stonerimg\n"
+        "for call in (stonerimg.load, stonerimg.open):\n"
+        "    try:\n"
+        f"        call({str(path)!r})\n"
+        "    except stonerimg.FormatError as err:\n"
+        "        assert 'global heap' in str(err), err\n"
         "    else:\n"
         "        sys.exit('no error')\n"
     )

@@ -47,6 +47,12 @@ def test_npy_header(tmp_path, call):
     hostile.expect_format_error(path, "declares 8.0 TiB", call=call)
 
 
+@pytest.mark.parametrize("call", ["stonerimg.load", "stonerimg.open"])
+def test_npy_header_length(tmp_path, call):
+    path = hostile.npy_header_length(tmp_path)
+    hostile.expect_format_error(path, "declares 4026531840 bytes of header", call=call)
+
+
 @pytest.mark.parametrize("call", ["stonerimg.load", "stonerimg.open", "stonerimg.ImageStack.from_tiff"])
 def test_tiff_second_page(tmp_path, call):
     path = hostile.tiff_second_page_huge(tmp_path)

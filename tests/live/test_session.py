@@ -228,3 +228,38 @@ def test_with_few_workers_the_quickest_processor_of_a_frame_starts_first():
     assert both
     for i in both:  # later frames: the one that took less time goes first
         assert calls.index(("quick", i)) < calls.index(("heavy", i))
+
+
+def test_a_processor_blocking_in_its_first_call_stops_no_other_and_is_reported():
+    """The others go on while one blocks in its first call, and stats() names the one that stalled."""
+    release = threading.Event()
+
+    def blocks(view):
+        release.wait(30)
+        return 0.0
+
+    frames = [np.full((8, 8), float(v)) for v in range(50)]
+    session = Session(frames, [Processor(blocks, "scalar", name="blocks"), "mean"], deadline=0.3)
+    session.start()
+    try:
+        session.wait(10)
+        deadline = time.monotonic() + 10
+        while session.stats().processors["mean"].done == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.5)
+        stats = session.stats()
+        assert stats.processors["blocks"].done == 0
+        assert stats.processors["mean"].done > 0  # its first call did not wait for the blocked one's
+        assert stats.processors["blocks"].stalled and stats.processors["blocks"].busy_for > 0.3
+        assert not stats.processors["mean"].stalled
+        assert "blocks 0.0/s" in stats.line() and "STALLED" in stats.line()
+        assert "STALLED: no result for" in stats.table()
+    finally:
+        release.set()
+        session.stop()
+    assert not session.stats().processors["blocks"].stalled
+
+
+def test_deadline_must_be_positive():
+    with pytest.raises(ValueError, match="deadline"):
+        Session([np.zeros((2, 2))], ["mean"], deadline=0)
