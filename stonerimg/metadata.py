@@ -522,6 +522,13 @@ def flat_items(tree: Mapping, prefix: str = "", own: str | None = None) -> Itera
             yield dotted, value
 
 
+# how every text that _literal accepts begins: a number, sign, dot, bracket, quote (with its prefix)
+# or one of the names it knows
+_LITERAL_START = re.compile(
+    r"[-+.\d(\[{'\"]|[bBrRuU]{1,2}['\"]|(?:nan|NaN|inf|Inf|None|True|False|array|np|numpy|datetime)\b"
+)
+
+
 def parse_literal(text: str) -> Any:
     """Parse a Python-style literal without evaluating any code.
 
@@ -543,6 +550,8 @@ def parse_literal(text: str) -> Any:
     """
     if len(text) > _MAX_LITERAL:
         raise ValueError("literal too long")
+    if not _LITERAL_START.match(text.lstrip()):  # saves parsing text that cannot be a literal (most text)
+        raise ValueError("not a literal: it starts with neither a number, a bracket, a quote nor a literal name")
     try:
         tree = ast.parse(text.strip(), mode="eval")
         return _literal(tree.body)
