@@ -244,9 +244,11 @@ class Metadata(dict):
             # copied shallowly), so arrays are stored as read-only copies that nobody can change
             value = value.copy()
             value.flags.writeable = False
-        key = self._check_key(key)
-        self._release()
-        super().__setitem__(key, value)
+        if type(key) is not str:
+            key = self._check_key(key)
+        if getattr(self, "_borrowers", None):
+            self._release()
+        dict.__setitem__(self, key, value)
 
     def __delitem__(self, key):
         self._release()
@@ -621,17 +623,23 @@ def _parse_float(text: str) -> float:
 
 def _parse_array_text(text: str, element: str) -> Any:
     """NI writes ``[a,b]`` without quotes; Stoner writes a Python/NumPy repr."""
-    if not _STRING_TYPE.match(element):
+    stripped = text.strip()
+    bracketed = stripped.startswith("[") and stripped.endswith("]")
+    inner = stripped[1:-1].strip() if bracketed else ""
+    items = [item.strip() for item in inner.split(",")] if inner else []
+    # items that are single tokens parse one by one as the list literal would parse them: no need for ast
+    plain_items = bracketed and _parser(element) is parse_literal and not _NESTED.search(inner) and all(items)
+    if not plain_items and not _STRING_TYPE.match(element):
         try:
             return parse_literal(text)
         except ValueError:
             pass
-    stripped = text.strip()
-    if not (stripped.startswith("[") and stripped.endswith("]")):
+    if not bracketed:
         raise ValueError(f"{text!r} is not an array")
-    inner = stripped[1:-1].strip()
-    items = [item.strip() for item in inner.split(",")] if inner else []
     return [parse_typed_value(item, element) for item in items]
+
+
+_NESTED = re.compile(r"[\[\](){}'\"]")
 
 
 def parse_typed_value(text: str, type_name: str | None) -> Any:

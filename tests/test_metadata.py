@@ -754,3 +754,19 @@ def test_parse_literal_quick_rejection_changes_no_result(text):
         np.testing.assert_array_equal(got, expected)
     else:
         assert got == expected or (got != got and expected != expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[1, -2.5, True, None, 1+2j]", [1, -2.5, True, None, 1 + 2j]),
+        ("[Dev1/ao0,Dev1/ao1]", ["Dev1/ao0", "Dev1/ao1"]),
+        ("[[1, 2], [3]]", [[1, 2], [3]]),
+        ("['a', 'b,c']", ["a", "b,c"]),
+        ("[1, 2,]", [1, 2]),
+        ("[]", []),
+    ],
+)
+def test_arrays_of_untyped_elements_parse_like_their_list_literal(text, expected):
+    # single-token items are parsed one by one without ast (issue 17): the same values as the literal
+    assert parse_typed_value(text, "1D Array (Variable Tag [0])") == expected
