@@ -293,14 +293,23 @@ def bench_convert(report, repeats, copies):
 IMPORT_TIMER = "import time; t = time.process_time(); import {module}; print(time.process_time() - t)"
 
 
+# with bytecode, as a pip install leaves the package (PYTHONDONTWRITEBYTECODE would compile every module anew)
+IMPORT_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def cold_import(module):
     out = subprocess.run(
-        [sys.executable, "-c", IMPORT_TIMER.format(module=module)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", IMPORT_TIMER.format(module=module)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=IMPORT_ENV,
     )
     return float(out.stdout)
 
 
 def bench_import(report, repeats):
+    cold_import("stonerimg")  # writes the bytecode of a source checkout
     numpy_s, ours_s = [], []
     for _ in range(repeats):  # ABAB: each round one fresh interpreter of each
         numpy_s.append(cold_import("numpy"))
