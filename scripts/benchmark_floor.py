@@ -46,7 +46,7 @@ class Report:
     def __init__(self):
         self.rows = []
         print(
-            f"{'operation':<40}{'stonerimg':>24}{'plain':>24}{'ratio':>7}{'(rounds)':>14}  {'goal':<18}verdict",
+            f"{'operation':<40}{'stonerimg':>27}{'plain':>27}{'ratio':>8}{'(rounds)':>17}  {'goal':<18}verdict",
             flush=True,
         )
 
@@ -63,7 +63,7 @@ class Report:
         extra = [1e3 * (a - b) for a, b in zip(ours, plain, strict=True)]
         added = 1e3 * (statistics.median(ours) - statistics.median(plain))
         print(
-            f"{name:<40}{_spread(ours, 1e3, 'ms'):>24}{_spread(plain, 1e3, 'ms'):>24}"
+            f"{name:<40}{_spread(ours, 1e3, 'ms'):>27}{_spread(plain, 1e3, 'ms'):>27}"
             f"{added:+6.0f}ms [{min(extra):+.0f}, {max(extra):+.0f}]  {'<= +' + str(goal_ms) + ' ms':<18}"
             f"{'met' if added <= goal_ms else 'NOT met'}",
             flush=True,
@@ -73,7 +73,7 @@ class Report:
         """Print a time against an absolute goal (no plain side)."""
         median = statistics.median(ours)
         print(
-            f"{name:<40}{_spread(ours, 1e3, 'ms'):>24}{'':>24}{'':>7}{'':>14}  {'<= ' + str(goal_s * 1e3) + ' ms':<18}"
+            f"{name:<40}{_spread(ours, 1e3, 'ms'):>27}{'':>27}{'':>8}{'':>17}  {'<= ' + str(goal_s * 1e3) + ' ms':<18}"
             f"{'met' if median <= goal_s else 'NOT met'}",
             flush=True,
         )
@@ -86,7 +86,7 @@ class Report:
 
     def _line(self, name, ours, plain, ratio, ratios, goal, met):
         print(
-            f"{name:<40}{ours:>24}{plain:>24}{ratio:7.2f}{f'[{min(ratios):.2f}-{max(ratios):.2f}]':>14}  {goal:<18}"
+            f"{name:<40}{ours:>27}{plain:>27}{ratio:8.2f}{f'[{min(ratios):.2f}-{max(ratios):.2f}]':>17}  {goal:<18}"
             f"{'met' if met else 'NOT met'}",
             flush=True,
         )
