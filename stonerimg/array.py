@@ -145,14 +145,17 @@ class ImageArray(np.ma.MaskedArray):
         else:
             source_md = None if type(obj) is np.ndarray else getattr(obj, "_metadata", None)
             d = self.__dict__
-            d["_meta_own"] = None if source_md is None else source_md.copy()  # None: an empty one when read
+            if source_md is None:
+                d.pop("_meta_own", None)  # an empty one when first read
+            else:
+                d["_meta_own"] = source_md.copy()
             d["_meta_src"] = None
             d["_meta_todo"] = ()
             d["_filename"] = "" if source_md is None else getattr(obj, "_filename", "")
 
     # ------------------------------------------------------- copy-on-write metadata
     # An image made from another (a view, a slice, a result) reads the other's metadata
-    # dictionary until either changes: ``_meta_own`` is its own dictionary (None while
+    # dictionary until either changes: ``_meta_own`` is its own dictionary (absent while
     # borrowing), ``_meta_src`` the dictionary it reads, ``_meta_todo`` the history
     # entries not yet formatted.  Any access through ``_metadata`` makes the image's own
     # copy first, and the lender copies into every borrower before it changes (see
@@ -170,7 +173,7 @@ class ImageArray(np.ma.MaskedArray):
         if d.get("_meta_own") is None and d.get("_meta_src") is source:
             d["_meta_todo"] = todo
             return
-        d["_meta_own"] = None
+        d.pop("_meta_own", None)
         d["_meta_src"] = source
         d["_meta_todo"] = todo
         source._lend(self)
@@ -184,9 +187,8 @@ class ImageArray(np.ma.MaskedArray):
         borrowed = d.get("_meta_src")
         if source is not None and borrowed is not source:
             return md
-        md = Metadata() if borrowed is None else borrowed.copy()
-        d["_meta_own"] = md
-        d["_meta_src"] = None
+        md = d.setdefault("_meta_own", Metadata() if borrowed is None else borrowed.copy())
+        d["_meta_src"] = None  # (setdefault: of two threads copying at once, one copy wins for both)
         return md
 
     @property
@@ -225,7 +227,9 @@ class ImageArray(np.ma.MaskedArray):
         from .funcs._binding import _history_entry
 
         d = self.__dict__
-        todo, d["_meta_todo"] = d["_meta_todo"], ()
+        todo = d.pop("_meta_todo", ())  # taken once, also by two threads at once
+        if not todo:
+            return
         history = list(md.get("history", []))
         history.extend(e if isinstance(e, str) else _history_entry(*e) for e in todo)
         md["history"] = history

@@ -249,9 +249,11 @@ class Metadata(dict):
             # copied shallowly), so arrays are stored as read-only copies that nobody can change
             value = value.copy()
             value.flags.writeable = False
-        key = self._check_key(key)
-        self._release()
-        super().__setitem__(key, value)
+        if type(key) is not str:
+            key = self._check_key(key)
+        if getattr(self, "_borrowers", None):
+            self._release()
+        dict.__setitem__(self, key, value)
 
     def __delitem__(self, key):
         self._release()
@@ -533,6 +535,13 @@ def flat_items(tree: Mapping, prefix: str = "", own: str | None = None) -> Itera
             yield dotted, value
 
 
+# how every text that _literal accepts begins: a number, sign, dot, bracket, quote (with its prefix)
+# or one of the names it knows
+_LITERAL_START = re.compile(
+    r"[-+.\d(\[{'\"]|[bBrRuU]{1,2}['\"]|(?:nan|NaN|inf|Inf|None|True|False|array|np|numpy|datetime)\b"
+)
+
+
 def parse_literal(text: str) -> Any:
     """Parse a Python-style literal without evaluating any code.
 
@@ -554,6 +563,8 @@ def parse_literal(text: str) -> Any:
     """
     if len(text) > _MAX_LITERAL:
         raise ValueError("literal too long")
+    if not _LITERAL_START.match(text.lstrip()):  # saves parsing text that cannot be a literal (most text)
+        raise ValueError("not a literal: it starts with neither a number, a bracket, a quote nor a literal name")
     try:
         tree = ast.parse(text.strip(), mode="eval")
         return _literal(tree.body)
@@ -623,17 +634,23 @@ def _parse_float(text: str) -> float:
 
 def _parse_array_text(text: str, element: str) -> Any:
     """NI writes ``[a,b]`` without quotes; Stoner writes a Python/NumPy repr."""
-    if not _STRING_TYPE.match(element):
+    stripped = text.strip()
+    bracketed = stripped.startswith("[") and stripped.endswith("]")
+    inner = stripped[1:-1].strip() if bracketed else ""
+    items = [item.strip() for item in inner.split(",")] if inner else []
+    # items that are single tokens parse one by one as the list literal would parse them: no need for ast
+    plain_items = bracketed and _parser(element) is parse_literal and not _NESTED.search(inner) and all(items)
+    if not plain_items and not _STRING_TYPE.match(element):
         try:
             return parse_literal(text)
         except ValueError:
             pass
-    stripped = text.strip()
-    if not (stripped.startswith("[") and stripped.endswith("]")):
+    if not bracketed:
         raise ValueError(f"{text!r} is not an array")
-    inner = stripped[1:-1].strip()
-    items = [item.strip() for item in inner.split(",")] if inner else []
     return [parse_typed_value(item, element) for item in items]
+
+
+_NESTED = re.compile(r"[\[\](){}'\"]")
 
 
 def parse_typed_value(text: str, type_name: str | None) -> Any:

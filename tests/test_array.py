@@ -548,3 +548,21 @@ class TestCopyOnWriteMetadata:
         assert copy.deepcopy(image.metadata) == image.metadata
         image["sample"] = "Co"
         assert view["sample"] == "Py"
+
+    def test_threads_reading_a_view_at_once_get_one_dictionary(self, image):
+        import threading
+
+        for _ in range(50):
+            view = image[1:, 1:]
+            seen, start = [], threading.Barrier(4)
+
+            def read(view=view, seen=seen, start=start):
+                start.wait()
+                seen.append(view.metadata)
+
+            threads = [threading.Thread(target=read) for _ in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert all(md is seen[0] for md in seen) and seen[0] is view.metadata

@@ -727,3 +727,46 @@ def test_arrays_are_stored_as_read_only_copies():
     assert view["a"] is md["a"]  # shared, and safe to share because nobody can change it
     view["a"] = np.zeros(4)
     assert md["a"][3] == 3.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[1, 2]", " -3", "+4.5e3", ".5", "nan", "Inf", "None", "True", "b'x'", "rb'x'", "'s'", '"s"', "u'x'",
+     "array([1.0, 2.0], dtype='float32')", "np.array([1])", "numpy.array([2])", "datetime.datetime(2020, 1, 2)",
+     "{1: 'a'}", "(1,)", "1+2j", "-1-2j", "...", "Dev1/ao0", "x", "nan_value", "Nonesuch", "array_x",
+     "not 1", "~1", "lambda: 1", "f'x'", "\n [3]", "１", "[Dev1/ao0,Dev1/ao1]"],
+)  # fmt: skip
+def test_parse_literal_quick_rejection_changes_no_result(text):
+    """The check of the first characters (issue 17) only saves parsing text that _literal would reject."""
+    import ast
+
+    from stonerimg.metadata import _literal
+
+    try:
+        expected = _literal(ast.parse(text.strip(), mode="eval").body)
+    except (ValueError, SyntaxError, TypeError):
+        expected = ValueError
+    try:
+        got = parse_literal(text)
+    except ValueError:
+        got = ValueError
+    if isinstance(expected, np.ndarray):
+        np.testing.assert_array_equal(got, expected)
+    else:
+        assert got == expected or (got != got and expected != expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[1, -2.5, True, None, 1+2j]", [1, -2.5, True, None, 1 + 2j]),
+        ("[Dev1/ao0,Dev1/ao1]", ["Dev1/ao0", "Dev1/ao1"]),
+        ("[[1, 2], [3]]", [[1, 2], [3]]),
+        ("['a', 'b,c']", ["a", "b,c"]),
+        ("[1, 2,]", [1, 2]),
+        ("[]", []),
+    ],
+)
+def test_arrays_of_untyped_elements_parse_like_their_list_literal(text, expected):
+    # single-token items are parsed one by one without ast (issue 17): the same values as the literal
+    assert parse_typed_value(text, "1D Array (Variable Tag [0])") == expected

@@ -306,8 +306,10 @@ def hdf5_metadata(group, prefix="") -> Metadata:
     ----------
     group : h5py.Group or h5py.File
         The group to read, recursively.  Soft and hard links are followed; external
-        links, dangling links and links back up the tree are skipped; a group reached by
-        several paths is walked once, under the first.
+        links, dangling links and links back up the tree are skipped.  Each object
+        is read once: a group reached by a second link is not walked again (its
+        items keep the keys of the first path), and a dataset reached by a second
+        link is recorded under that key too, from its first read.
     prefix : str, optional
         A key prefix for every item (``"raw"`` gives ``raw.collection...``; a ``.``
         is added if it does not end with one).
