@@ -316,7 +316,17 @@ class _ConvertTask:
         self.load_kwargs = load_kwargs
         self.overwrite = overwrite
 
-    def __call__(self, item) -> tuple[bool, str]:
+    def __call__(self, item) -> tuple[bool, str, list]:
+        """Convert one file; return ``(written, target or reason, [(warning kind, message), ...])``."""
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:  # reported with the file name, after the run
+            warnings.simplefilter("always")
+            written, text = self._convert(item)
+        seen = list(dict.fromkeys((w.category.__name__, str(w.message)) for w in caught))
+        return written, text, seen
+
+    def _convert(self, item) -> tuple[bool, str]:
         source, target = item
         from .formats import load
 
@@ -354,12 +364,17 @@ class ConversionReport:
         ``(input, reason)`` of every file that could not be converted.
     seconds : float
         Wall time of the conversion.
+    warnings : list of (Path, str, str)
+        ``(input, warning kind, message)`` of every warning a conversion raised
+        (each kind and message once per file), so they can be reported after the
+        run instead of in the middle of a progress bar.
     """
 
     converted: list = dataclasses.field(default_factory=list)
     skipped: list = dataclasses.field(default_factory=list)
     failed: list = dataclasses.field(default_factory=list)
     seconds: float = 0.0
+    warnings: list = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -461,20 +476,23 @@ def _convert_jobs(
                 if index not in results:
                     _remove_partial_outputs(target)
     converted = []
+    warned = []
     for index, (source, target) in enumerate(todo):
         result = results[index]
         if isinstance(result, BaseException):
             failed.append((source, _reason(result)))
             _remove_partial_outputs(target)
             logger.info("could not convert %s: %s", source, result)
-        elif result[0]:
+            continue
+        warned += [(source, kind, message) for kind, message in (result[2] if len(result) > 2 else ())]
+        if result[0]:
             converted.append((source, target))
         else:
             skipped.append((source, result[1]))
     order = {source: i for i, (source, _) in enumerate(jobs)}
     failed.sort(key=lambda pair: order.get(pair[0], 0))
     skipped.sort(key=lambda pair: order.get(pair[0], 0))
-    return ConversionReport(converted, skipped, failed, time.perf_counter() - start)
+    return ConversionReport(converted, skipped, failed, time.perf_counter() - start, warned)
 
 
 def _readable_patterns() -> list[str]:

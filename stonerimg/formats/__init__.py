@@ -471,6 +471,33 @@ def _saver_for(path: Path, fmt: str | None) -> Format:
 
 
 @contextmanager
+def library_log(name: str) -> Iterator[list[str]]:
+    """Collect what the logger ``name`` (a library a loader calls, e.g. ``"tifffile"``) says in this thread.
+
+    The messages (warnings and worse) are yielded as a list so a loader that then
+    fails can give them as its reason; they still go on to the logging
+    configuration (the ``stonerimg`` command shows them only with ``--verbose``).
+    """
+    import threading
+
+    messages: list[str] = []
+    owner = threading.get_ident()
+
+    class _Collect(logging.Handler):
+        def emit(self, record):
+            if threading.get_ident() == owner:
+                messages.append(record.getMessage())
+
+    handler = _Collect(logging.WARNING)
+    target = logging.getLogger(name)
+    target.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        target.removeHandler(handler)
+
+
+@contextmanager
 def atomic_path(target) -> Iterator[Path]:
     """Give a temporary path beside ``target`` and rename it onto ``target`` if the block succeeds.
 
