@@ -646,6 +646,29 @@ class _MetadataRecord:
         self.heavy = frozenset(k for k in metadata if k not in self.light)
 
 
+class _FolderLink:
+    """Keeps what is assigned to a document of a folder (``folder[i].image = a``) by pinning the document.
+
+    Without it such a change would live only as long as the document stays in
+    the cache, and be lost without a word when the cache drops it.
+    """
+
+    __slots__ = ("folder", "index")
+
+    def __init__(self, folder, index: int):
+        self.folder, self.index = folder, index
+
+    def assign(self, doc: ImageFile, name: str, value) -> None:
+        link = doc.__dict__.pop("_view_of", None)
+        try:
+            setattr(doc, name, value)
+        finally:
+            if link is not None:
+                doc.__dict__["_view_of"] = link
+        if self.folder._live(self.index) is doc:
+            self.folder._pin(self.index, doc)
+
+
 # --------------------------------------------------------------------- each
 class _Each:
     """``folder.each``: apply an image function, or any callable, to every image of a folder."""
@@ -1005,7 +1028,10 @@ class ImageFolder:
                     raise IndexError(f"a boolean index must have {len(self)} values, not shape {keys.shape}")
                 return self._subset(np.flatnonzero(keys).tolist())
             return self._subset(self._position(k) for k in keys)
-        return self._get(self._position(key))
+        index = self._position(key)
+        document = self._get(index)
+        document._view_of = _FolderLink(self, index)  # an assignment to it is kept (pinned), not dropped
+        return document
 
     def __setitem__(self, key, document) -> None:
         """Replace a file's document in memory (it is pinned, see the module notes); the file is not changed."""
