@@ -238,7 +238,7 @@ def describe_recording(path) -> dict | None:
             if handle.read(len(HDF5_MAGIC)) != HDF5_MAGIC:
                 return None
         root = open_hdf5(path)
-    except (OSError, FormatMismatch):
+    except (OSError, ValueError, FormatMismatch):  # not for us to say: load() reports what is wrong
         return None
     with root:
         if root.attrs.get("format") != "stonerimg.live":
