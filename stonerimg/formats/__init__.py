@@ -309,6 +309,8 @@ def accepted_options(fmt: Format, role: str = "load") -> tuple[str, ...] | None:
 
 
 def _unknown_options(fmt: Format, options: Mapping, role: str) -> list[str]:
+    if not options:
+        return []  # the common case costs nothing (no signature is read)
     accepted = accepted_options(fmt, role)
     return [] if accepted is None else sorted(set(options) - set(accepted))
 
