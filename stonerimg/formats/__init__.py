@@ -436,7 +436,9 @@ def load(filename, *, fmt: str | None = None, cls: type | None = None, external:
         ``"any"`` lets a file make the library read any file you can read; see
         :doc:`/safety`.
     **kwargs
-        Passed to the loader.
+        Passed to the loader.  An option the chosen format does not take is a
+        TypeError that names it, the format (and the file, when the format was
+        sniffed) and the options the format accepts; see :func:`accepted_options`.
 
     Returns
     -------
