@@ -1,8 +1,15 @@
-"""The ``stonerimg`` command."""
+"""The ``stonerimg`` command (also ``python -m stonerimg``).
+
+A user's mistake (a missing or unwritable path, an output that exists, a bad
+option) ends in one line on stderr naming the path or option and a non-zero exit
+status, never a traceback; ``--verbose`` shows the traceback and the logging of
+the libraries stonerimg calls (tifffile, h5py, ...), which is otherwise silent.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 #: Bidirectional-text controls: they reorder what a terminal shows (a file name could hide its real extension).
@@ -60,17 +67,38 @@ def _demo(args) -> int:
     return 0
 
 
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """Lay out ``rows`` under ``header`` in columns as wide as their widest cell (the last one ragged).
+
+    Examples
+    --------
+    >>> print(table(["name", "saves"], [["tiff", "yes"], ["digitalmicrograph", "no"]]))
+    name               saves
+    tiff               yes
+    digitalmicrograph  no
+    """
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines = []
+    for cells in (header, *rows):
+        padded = [str(cell).ljust(width) for cell, width in zip(cells[:-1], widths[:-1], strict=True)]
+        lines.append("  ".join([*padded, str(cells[-1])]).rstrip())
+    return "\n".join(lines)
+
+
 def _formats(args) -> int:
     from .formats import available
 
-    rows = available()
-    print(f"{'name':<10} {'extensions (priority)':<28} {'saves':<6} {'lazy':<5} description")
-    for row in rows:
-        exts = ", ".join(f"{ext} ({prio})" for ext, prio in row["extensions"].items())
-        print(
-            f"{row['name']:<10} {exts:<28} {'yes' if row['saves'] else 'no':<6} "
-            f"{'yes' if row['lazy'] else 'no':<5} {row['description']}"
-        )
+    rows = [
+        [
+            row["name"],
+            ", ".join(f"{ext} ({prio})" for ext, prio in row["extensions"].items()),
+            "yes" if row["saves"] else "no",
+            "yes" if row["lazy"] else "no",
+            row["description"],
+        ]
+        for row in available()
+    ]
+    print(table(["name", "extensions (priority)", "saves", "lazy", "description"], rows))
     return 0
 
 
@@ -97,16 +125,24 @@ def _info(args) -> int:
     import json
 
     from .formats import key_facts, load
+    from .live.recording import describe_recording
     from .metadata import Metadata
     from .units import format_calibration, format_value
 
     status = 0
     reports = []
     for name in args.files:
+        recording = describe_recording(name)  # what `stonerimg live --record` wrote: results, not an image
+        if recording is not None:
+            if args.json:
+                reports.append(recording)
+            else:
+                _say(_recording_text(name, recording))
+            continue
         try:
             document = load(name, external=args.external)
         except (OSError, ValueError) as err:
-            _say(f"{name}: {err}", file=sys.stderr)
+            _say(f"stonerimg info: {_user_error(err)}", file=sys.stderr)
             status = 1
             continue
         report = _describe(document, args.all)
@@ -126,6 +162,36 @@ def _info(args) -> int:
     if args.json:
         print(printable(json.dumps(reports, indent=2, ensure_ascii=False), json_text=True))
     return status
+
+
+def _recording_text(name: str, recording: dict) -> str:
+    """Lay out what ``stonerimg info`` prints for a live recording."""
+    elapsed = recording.get("elapsed")
+    lines = [
+        f"{name}: stonerimg live recording of {recording.get('source', '?')}, started {recording.get('started', '?')}, "
+        f"{recording.get('frames', '?')} frames in {elapsed:.3g} s"
+        if isinstance(elapsed, (int, float))
+        else f"{name}: stonerimg live recording (unfinished: no final statistics)"
+    ]
+    rows = []
+    for processor, entry in recording["processors"].items():
+        datasets = ", ".join(
+            f"{key} {'x'.join(map(str, shape)) or 'scalar'}" for key, shape in entry["datasets"].items()
+        )
+        rows.append(
+            [
+                processor,
+                str(entry.get("kind", "")),
+                str(entry.get("done", "")),
+                str(entry.get("dropped", "")),
+                str(entry.get("errors", "")),
+                datasets,
+            ]
+        )
+    if rows:
+        text = table(["processor", "kind", "done", "dropped", "errors", "datasets"], rows)
+        lines += ["  " + line for line in text.splitlines()]
+    return "\n".join(lines)
 
 
 def parse_process(text: str) -> tuple[str, tuple, dict]:
@@ -192,7 +258,7 @@ def _convert(args) -> int:
             timeout=args.timeout,
             process=steps,
             client=client,
-            progress=not args.quiet,
+            progress=not args.quiet and sys.stderr.isatty(),  # no \r lines in a redirected log
             external=args.external,
         )
     finally:
@@ -200,8 +266,22 @@ def _convert(args) -> int:
             client.close()
     for source, reason in report.failed:
         _say(f"failed: {source}: {reason}", file=sys.stderr)
+    for line in _warning_lines(report.warnings):
+        _say(line, file=sys.stderr)
     _say(report.summary())
     return 0 if report.ok else 1
+
+
+def _warning_lines(warned) -> list[str]:
+    """One line per kind of warning: the warning and the files that raised it."""
+    kinds: dict[tuple[str, str], list[str]] = {}
+    for source, kind, message in warned:
+        kinds.setdefault((kind, message), []).append(str(source))
+    lines = []
+    for (kind, message), files in kinds.items():
+        shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+        lines.append(f"warning: {kind}: {message} ({len(files)} file{'s' if len(files) > 1 else ''}: {shown})")
+    return lines
 
 
 def _live_source(args):
@@ -276,7 +356,13 @@ def _external_option(parser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``stonerimg`` command."""
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="stonerimg", description="Scientific images with their metadata.")
+    parser.add_argument("--version", action="version", version=f"stonerimg {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show tracebacks and the logging of the libraries used"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="make, correct and analyse a synthetic XMCD-STXM image pair")
     demo.add_argument("--out", default="stonerimg-demo", help="output folder (default: ./stonerimg-demo)")
@@ -343,10 +429,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _user_error(err: BaseException) -> str:
+    """One line for a mistake the user can fix: the path or option and what is wrong with it."""
+    if isinstance(err, OSError) and err.filename is not None:
+        what = err.strerror or type(err).__name__
+        target = f" -> {err.filename2}" if getattr(err, "filename2", None) else ""
+        return f"{err.filename}{target}: {what}"
+    text = str(err) or type(err).__name__
+    return " ".join(text.split())  # one line
+
+
+def _configure_logging(verbose: bool) -> None:
+    """Quiet third-party loggers unless ``--verbose`` (their messages reach users as FormatError reasons)."""
+    root = logging.getLogger()
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(levelname)s: %(message)s")
+    elif not root.handlers:
+        root.addHandler(logging.NullHandler())  # Python's last-resort handler would print WARNINGs
+
+
 def main(argv=None) -> int:
-    """Run the ``stonerimg`` command; returns the exit status."""
+    """Run the ``stonerimg`` command; returns the exit status.
+
+    A user's mistake (a file that is missing, exists already or cannot be
+    written, a value that is refused) prints one line naming it on stderr and
+    returns 2 (1 when some files of a batch failed); ``--verbose`` shows the
+    traceback instead.  Ctrl-C returns 130.
+    """
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    _configure_logging(args.verbose)
+    from .errors import FormatError
+
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print(f"stonerimg {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader went away (| head): stop quietly, as command-line tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except (OSError, ValueError, TypeError, FormatError) as err:
+        if args.verbose:
+            raise
+        _say(f"stonerimg {args.command}: {_user_error(err)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

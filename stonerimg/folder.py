@@ -327,7 +327,17 @@ class _ConvertTask:
         self.load_kwargs = load_kwargs
         self.overwrite = overwrite
 
-    def __call__(self, item) -> tuple[bool, str]:
+    def __call__(self, item) -> tuple[bool, str, list]:
+        """Convert one file; return ``(written, target or reason, [(warning kind, message), ...])``."""
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:  # reported with the file name, after the run
+            warnings.simplefilter("always")
+            written, text = self._convert(item)
+        seen = list(dict.fromkeys((w.category.__name__, str(w.message)) for w in caught))
+        return written, text, seen
+
+    def _convert(self, item) -> tuple[bool, str]:
         source, target = item
         from .formats import load
 
@@ -365,12 +375,17 @@ class ConversionReport:
         ``(input, reason)`` of every file that could not be converted.
     seconds : float
         Wall time of the conversion.
+    warnings : list of (Path, str, str)
+        ``(input, warning kind, message)`` of every warning a conversion raised
+        (each kind and message once per file), so they can be reported after the
+        run instead of in the middle of a progress bar.
     """
 
     converted: list = dataclasses.field(default_factory=list)
     skipped: list = dataclasses.field(default_factory=list)
     failed: list = dataclasses.field(default_factory=list)
     seconds: float = 0.0
+    warnings: list = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -471,20 +486,23 @@ def _convert_jobs(
                 if index not in results:
                     _remove_partial_outputs(target)
     converted = []
+    warned = []
     for index, (source, target) in enumerate(todo):
         result = results[index]
         if isinstance(result, BaseException):
             failed.append((source, _reason(result)))
             _remove_partial_outputs(target)
             logger.info("could not convert %s: %s", source, result)
-        elif result[0]:
+            continue
+        warned += [(source, kind, message) for kind, message in (result[2] if len(result) > 2 else ())]
+        if result[0]:
             converted.append((source, target))
         else:
             skipped.append((source, result[1]))
     order = {source: i for i, (source, _) in enumerate(jobs)}
     failed.sort(key=lambda pair: order.get(pair[0], 0))
     skipped.sort(key=lambda pair: order.get(pair[0], 0))
-    return ConversionReport(converted, skipped, failed, time.perf_counter() - start)
+    return ConversionReport(converted, skipped, failed, time.perf_counter() - start, warned)
 
 
 def _readable_patterns() -> list[str]:
@@ -646,6 +664,29 @@ class _MetadataRecord:
     def __init__(self, metadata: Mapping):
         self.light = {k: v for k, v in metadata.items() if _is_light(v)}
         self.heavy = frozenset(k for k in metadata if k not in self.light)
+
+
+class _FolderLink:
+    """Keeps what is assigned to a document of a folder (``folder[i].image = a``) by pinning the document.
+
+    Without it such a change would live only as long as the document stays in
+    the cache, and be lost without a word when the cache drops it.
+    """
+
+    __slots__ = ("folder", "index")
+
+    def __init__(self, folder, index: int):
+        self.folder, self.index = folder, index
+
+    def assign(self, doc: ImageFile, name: str, value) -> None:
+        link = doc.__dict__.pop("_view_of", None)
+        try:
+            setattr(doc, name, value)
+        finally:
+            if link is not None:
+                doc.__dict__["_view_of"] = link
+        if self.folder._live(self.index) is doc:
+            self.folder._pin(self.index, doc)
 
 
 # --------------------------------------------------------------------- each
@@ -832,6 +873,9 @@ class ImageFolder:
         **load_kwargs,
     ):
         if directory is None:  # an empty folder, to add files and documents to
+            from .formats import check_options
+
+            check_options(load_kwargs, fmt=load_kwargs.get("fmt"), cls=load_kwargs.get("cls"))
             self._setup(None, [], False, [], [], cache_size, load_kwargs, errors)
             return
         root = Path(os.fspath(directory))
@@ -1161,7 +1205,10 @@ class ImageFolder:
                     raise IndexError(f"a boolean index must have {len(self)} values, not shape {keys.shape}")
                 return self._subset(np.flatnonzero(keys).tolist())
             return self._subset(self._position(k) for k in keys)
-        return self._get(self._position(key))
+        index = self._position(key)
+        document = self._get(index)
+        document._view_of = _FolderLink(self, index)  # an assignment to it is kept (pinned), not dropped
+        return document
 
     def __setitem__(self, key, document) -> None:
         """Replace a file's document in memory (it is pinned, see the module notes); the file is not changed."""

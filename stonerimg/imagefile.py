@@ -52,7 +52,8 @@ class ImageFile:
         else is passed to :class:`~stonerimg.ImageArray` with ``**kwargs``, so a
         NumPy array is wrapped without copying.
     **kwargs
-        Options for the loader (with a path) or for :class:`~stonerimg.ImageArray`.
+        Options for the loader (with a path; one the chosen format does not take
+        is a TypeError naming it) or for :class:`~stonerimg.ImageArray`.
     """
 
     #: Name of the registered format the image was loaded with (``""`` if made in memory).

@@ -1750,7 +1750,9 @@ def open(
         Where an HDF5 file may keep data outside itself, as for
         :func:`stonerimg.load` (default :data:`stonerimg.config.external`).
     **kwargs
-        Passed to the format's ``open`` (e.g. ``signal=`` for NeXus).
+        Passed to the format's ``open`` (e.g. ``signal=`` for NeXus); an option
+        the chosen format does not take is a TypeError naming it and the options
+        that format accepts.
 
     Returns
     -------

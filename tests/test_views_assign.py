@@ -95,3 +95,18 @@ def test_folder_each_mask_sets_and_keeps_every_document(tmp_path):
         np.testing.assert_array_equal(np.ma.getmaskarray(doc.image), mask)
     with pytest.raises(AttributeError, match=r"each.colour = \.\.\."):
         folder.each.colour = "red"
+
+
+def test_folder_document_assignment_is_kept_when_the_cache_drops_it(tmp_path):
+    from stonerimg import ImageFolder
+
+    for i in range(3):
+        ImageArray(np.full((4, 5), i, np.uint8)).save(tmp_path / f"f{i}.tif")
+    folder = ImageFolder(tmp_path, cache_size=1)
+    folder[0].image = np.full((2, 2), 9, np.uint8)
+    folder[1].mask = np.eye(4, 5, dtype=bool)
+    for i in (2, 1, 2):  # cycle the one-place cache
+        folder[i]
+    assert folder[0].data.tolist() == [[9, 9], [9, 9]]  # was lost once the cache dropped it
+    assert np.ma.getmaskarray(folder[1].image).sum() == 4
+    np.testing.assert_array_equal(folder[2].data, np.full((4, 5), 2))  # untouched files stay as on disk

@@ -318,6 +318,8 @@ def accepted_options(fmt: Format, role: str = "load") -> tuple[str, ...] | None:
 
 
 def _unknown_options(fmt: Format, options: Mapping, role: str) -> list[str]:
+    if not options:
+        return []  # the common case costs nothing (no signature is read)
     accepted = accepted_options(fmt, role)
     return [] if accepted is None else sorted(set(options) - set(accepted))
 
@@ -347,7 +349,7 @@ def check_options(options: Mapping, *, fmt: str | None = None, paths=(), cls: ty
     (every registered format when there are none).  Used where files are loaded
     later (:class:`~stonerimg.ImageFolder`) so a typo fails at once, not file by file.
     """
-    options = {k: v for k, v in options.items() if k not in ("fmt", "cls")}
+    options = {k: v for k, v in options.items() if k not in ("fmt", "cls", "external")}  # the registry's own
     if not options:
         return
     if fmt is not None:
@@ -443,7 +445,9 @@ def load(filename, *, fmt: str | None = None, cls: type | None = None, external:
         ``"any"`` lets a file make the library read any file you can read; see
         :doc:`/safety`.
     **kwargs
-        Passed to the loader.
+        Passed to the loader.  An option the chosen format does not take is a
+        TypeError that names it, the format (and the file, when the format was
+        sniffed) and the options the format accepts; see :func:`accepted_options`.
 
     Returns
     -------
@@ -643,6 +647,34 @@ def remove_stale_temp_files(folder, *, force: bool = False) -> list[Path]:
             _logger().info("removed %s, left by an interrupted save", path)
             removed.append(path)
     return removed
+
+
+@contextmanager
+def library_log(name: str) -> Iterator[list[str]]:
+    """Collect what the logger ``name`` (a library a loader calls, e.g. ``"tifffile"``) says in this thread.
+
+    The messages (warnings and worse) are yielded as a list so a loader that then
+    fails can give them as its reason; they still go on to the logging
+    configuration (the ``stonerimg`` command shows them only with ``--verbose``).
+    """
+    import logging
+    import threading
+
+    messages: list[str] = []
+    owner = threading.get_ident()
+
+    class _Collect(logging.Handler):
+        def emit(self, record):
+            if threading.get_ident() == owner:
+                messages.append(record.getMessage())
+
+    handler = _Collect(logging.WARNING)
+    target = logging.getLogger(name)
+    target.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        target.removeHandler(handler)
 
 
 @contextmanager

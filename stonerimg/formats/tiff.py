@@ -333,7 +333,30 @@ def foreign_metadata(tif, page) -> tuple[Metadata, bool]:
 
 
 def load(path) -> ImageFile:
-    """Read a TIFF file (the first series of pages)."""
+    """Read a TIFF file (the first series of pages).
+
+    What tifffile logs while reading (``TiffTag.fromfile raised ...``) becomes part
+    of the reason when the file cannot be read.
+    """
+    from . import library_log
+
+    with library_log("tifffile") as said:
+        try:
+            return _read(path)
+        except (MemoryError, PermissionError, FileNotFoundError):
+            raise
+        except FormatMismatch as err:
+            if not said:
+                raise
+            raise FormatMismatch(f"{err} (tifffile: {'; '.join(dict.fromkeys(said))})") from err
+        except Exception as err:
+            if not said:
+                raise
+            what = str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
+            raise ValueError(f"{what} (tifffile: {'; '.join(dict.fromkeys(said))})") from err
+
+
+def _read(path) -> ImageFile:
     import tifffile
 
     try:

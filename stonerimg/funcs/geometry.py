@@ -179,10 +179,11 @@ def crop(image: ImageArray, *args, box=None, copy: bool = False) -> ImageArray:
             first, stop = max(int(band[0]), ymin) - ymin, min(int(band[1]), ymax) - ymin
         except (TypeError, ValueError, IndexError):
             first = stop = 0
-        if first < stop:
-            result._metadata["annotation.band"] = (first, stop)
-        else:
-            del result._metadata["annotation.band"]
+        if (first, stop) != (band[0], band[1]):
+            if first < stop:
+                result._metadata["annotation.band"] = (first, stop)
+            else:
+                del result._metadata["annotation.band"]
     for axis, start in (("x", xmin), ("y", ymin)):
         if start and f"calibration.{axis}.scale" in md:
             offset = float(md.get(f"calibration.{axis}.offset", 0.0)) + start * float(md[f"calibration.{axis}.scale"])

@@ -214,3 +214,51 @@ def _append(group, name: str, block: np.ndarray, *, maxshape, chunks, fillvalue=
         dataset[n:] = block
     else:
         dataset[(slice(n, None), *(slice(0, s) for s in block.shape[1:]))] = block
+
+
+def describe_recording(path) -> dict | None:
+    """Describe a file :class:`Recorder` wrote (what ``stonerimg info`` shows), or None for any other file.
+
+    Returns
+    -------
+    dict or None
+        ``file``, ``format`` (``"stonerimg.live"``), the file's attributes (``source``,
+        ``started``, ``frames``, ``elapsed``, ...) and ``processors``: for each
+        processor its final statistics (``kind``, ``done``, ``dropped``, ``errors``,
+        ...) and ``datasets`` (name to shape).  Nothing but attributes and shapes
+        is read.
+    """
+    from ..errors import FormatMismatch
+    from ..formats import HDF5_MAGIC
+    from ..formats._hdf5 import open_hdf5
+
+    path = Path(os.fspath(path))
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(len(HDF5_MAGIC)) != HDF5_MAGIC:
+                return None
+        root = open_hdf5(path)
+    except (OSError, ValueError, FormatMismatch):  # not for us to say: load() reports what is wrong
+        return None
+    with root:
+        if root.attrs.get("format") != "stonerimg.live":
+            return None
+
+        def plain(value):
+            if isinstance(value, np.ndarray):
+                return [plain(v) for v in value.tolist()]
+            if isinstance(value, np.generic):
+                value = value.item()
+            return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+        report = {"file": str(path.absolute()), "format": "stonerimg.live"}
+        report.update({key: plain(value) for key, value in root.attrs.items() if key != "format"})
+        processors = {}
+        for name, group in root.items():
+            if not hasattr(group, "items"):
+                continue
+            entry = {key: plain(value) for key, value in group.attrs.items()}
+            entry["datasets"] = {key: list(item.shape) for key, item in group.items() if hasattr(item, "shape")}
+            processors[name] = entry
+        report["processors"] = processors
+    return report
