@@ -229,14 +229,13 @@ def describe_recording(path) -> dict | None:
         is read.
     """
     from ..errors import FormatMismatch
-    from ..formats import HDF5_MAGIC
+    from ..formats import HDF5_MAGIC, _head
     from ..formats._hdf5 import open_hdf5
 
     path = Path(os.fspath(path))
     try:
-        with open(path, "rb") as handle:
-            if handle.read(len(HDF5_MAGIC)) != HDF5_MAGIC:
-                return None
+        if not _head(path).startswith(HDF5_MAGIC):  # _head refuses FIFOs and devices before opening them
+            return None
         root = open_hdf5(path)
     except (OSError, ValueError, FormatMismatch):  # not for us to say: load() reports what is wrong
         return None
