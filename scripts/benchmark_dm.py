@@ -4,7 +4,7 @@
    file by file with ``stonerimg.load`` (native reader) and with RosettaSciIO's
    ``file_reader`` (what the ``digitalmicrograph`` adapter calls).  Goal: stonerimg >= 3x faster.
 2. One generated DM4 stack of ``--gib`` GiB (float32, a sparse file: its pixels are a hole, so
-   making it is instant) opened with ``stonerimg.lazy.open`` and with RosettaSciIO's
+   making it is instant) opened with ``stonerimg.open`` and with RosettaSciIO's
    ``file_reader(lazy=True)``.  Goal: stonerimg < 50 ms.  The file is deleted afterwards.
 
 Prints medians (``scripts/_timing.py``) and ratios.
@@ -23,7 +23,6 @@ import numpy as np
 from _timing import interleaved_medians
 
 import stonerimg
-import stonerimg.lazy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "formats"))
 from dm_writer import Zeros, write_dm  # noqa: E402 - the test writer, not a public feature
@@ -71,7 +70,7 @@ def lazy_benchmark(gib: float, repeats: int) -> None:
         size = path.stat().st_size
 
         def native():
-            with stonerimg.lazy.open(path) as stack:
+            with stonerimg.open(path) as stack:
                 return stack.shape
 
         def rosettasciio():
@@ -79,12 +78,12 @@ def lazy_benchmark(gib: float, repeats: int) -> None:
 
         assert native() == rosettasciio() == (frames, 1024, 1024)
         t_native, t_rsciio = interleaved_medians([native, rosettasciio], repeats)
-        with stonerimg.lazy.open(path) as stack:
+        with stonerimg.open(path) as stack:
             plane = np.asarray(stack.load_plane(frames - 1))
         assert plane.shape == (1024, 1024) and not plane.any()
     print(f"lazy open of a {size / 2**30:.2f} GiB DM4 stack ({frames} x 1024 x 1024 float32)")
     print(f"median of {repeats}")
-    print(f"  stonerimg.lazy.open                 {t_native * 1000:9.2f} ms  (goal < 50 ms)")
+    print(f"  stonerimg.open                      {t_native * 1000:9.2f} ms  (goal < 50 ms)")
     print(f"  RosettaSciIO file_reader(lazy=True) {t_rsciio * 1000:9.2f} ms")
     print(f"  ratio RosettaSciIO / native         {t_rsciio / t_native:9.2f}x")
 

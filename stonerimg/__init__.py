@@ -25,12 +25,13 @@ from .metadata import Metadata
 _ON_FIRST_USE = {
     "ImageFolder": "folder",
     "ImageStack": "stack",
-    "empty": "lazy",
-    "like": "lazy",
-    "zeros": "lazy",
-    "open": "lazy",  # stonerimg.open opens an image lazily (kept out of __all__)
+    "empty": "disk",
+    "like": "disk",
+    "zeros": "disk",
+    "open": "disk",  # stonerimg.open opens an image lazily (kept out of __all__)
+    "disk": "disk",
     "folder": "folder",
-    "lazy": "lazy",
+    "lazy": "lazy",  # deprecated alias of disk (one release); left out of dir()
     "stack": "stack",
 }
 
@@ -48,7 +49,7 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_ON_FIRST_USE))
+    return sorted(set(globals()) | set(_ON_FIRST_USE) - {"lazy"})
 
 
 __version__ = "0.1.0"

@@ -1,7 +1,7 @@
 """Operations over a sequence of frames, written once for ImageStack, ImageFolder and the disk stack.
 
 :class:`~stonerimg.ImageStack`, :class:`~stonerimg.ImageFolder` and the disk
-stack of :mod:`stonerimg.lazy` are fronts: each turns itself into a sequence
+stack of :mod:`stonerimg.disk` are fronts: each turns itself into a sequence
 of frames (views of a buffer, blocks read from a file, documents loaded one at
 a time) and calls the plain functions here, so a fix lands everywhere at once.
 

@@ -1932,7 +1932,7 @@ class ImageFolder:
         policy = self._policy(errors, "as_stack")
         frames = _StackSource(self, policy)
         if on_disk:
-            from .lazy import stack_on_disk
+            from .disk import stack_on_disk
 
             stack = stack_on_disk(frames)
         else:

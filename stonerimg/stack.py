@@ -1840,7 +1840,7 @@ class ImageStack:
         >>> stack.load_plane(1, offset=(1, 0), stride=(2, 2)).data.tolist()
         [[25, 27, 29], [37, 39, 41]]
         """
-        from .lazy import _check_zct, _plane_image, _plane_region
+        from .disk.image import _check_zct, _plane_image, _plane_region
 
         z = _check_zct(z, c, t, len(self))
         rows, cols = _plane_region(self.frame_shape, size, offset, stride)

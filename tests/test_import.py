@@ -48,7 +48,7 @@ PUBLIC_API = [
     "save",
     "zeros",
 ]
-SUBMODULES = ["array", "errors", "folder", "imagefile", "lazy", "metadata", "notebook", "stack"]
+SUBMODULES = ["array", "disk", "errors", "folder", "imagefile", "metadata", "notebook", "stack"]
 # public but kept out of __all__, so that ``from stonerimg import *`` never hides the builtin ``open``
 NOT_STARRED = ["open"]
 
@@ -63,7 +63,15 @@ def test_public_surface_is_pinned():
 
 def test_import_defers_what_it_does_not_need_yet():
     # issue 17: import time; the folder, stack and disk-image modules and tempfile/logging load on first use
-    deferred = ("stonerimg.folder", "stonerimg.stack", "stonerimg.lazy", "tempfile", "logging", "shutil")
+    deferred = (
+        "stonerimg.folder",
+        "stonerimg.stack",
+        "stonerimg.disk",
+        "stonerimg.lazy",
+        "tempfile",
+        "logging",
+        "shutil",
+    )
     code = f"import sys, stonerimg\nprint(' '.join(m for m in {deferred!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
@@ -71,7 +79,21 @@ def test_import_defers_what_it_does_not_need_yet():
         "import stonerimg\nprint(stonerimg.ImageStack.__module__, stonerimg.open.__module__, stonerimg.folder.__name__)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["stonerimg.stack", "stonerimg.lazy", "stonerimg.folder"]
+    assert out.stdout.split() == ["stonerimg.stack", "stonerimg.disk.openers", "stonerimg.folder"]
+
+
+def test_lazy_is_a_deprecated_alias_of_disk():
+    # disk images moved from stonerimg/lazy.py to the stonerimg.disk package (issue 16); the old name warns
+    code = (
+        "import warnings, stonerimg\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    old = stonerimg.lazy\n"
+        "print(old.open is stonerimg.open, old.open_raw is stonerimg.disk.open_raw, old.stack_on_disk.__module__)\n"
+        "print(*{type(w.message).__name__ for w in caught})"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True", "stonerimg.disk.scratch", "DeprecationWarning"]
 
 
 def test_disk_image_dir_defaults_to_the_temp_folder_when_first_read():

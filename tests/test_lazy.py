@@ -21,8 +21,8 @@ import tifffile
 
 import stonerimg
 from stonerimg import FormatError, ImageArray, ImageFile, ImageFolder, ImageStack
+from stonerimg.disk import DiskImage, DiskImageStack, open_raw
 from stonerimg.formats.stxm import STXMImage
-from stonerimg.lazy import DiskImage, DiskImageStack, open_raw
 
 
 # ------------------------------------------------------------------ helpers
@@ -467,7 +467,7 @@ def test_save_copies_when_the_target_is_on_another_disk(scratch_dir, tmp_path, m
 
     im = stonerimg.zeros((3, 3))
     im[1, 1] = 2.0
-    monkeypatch.setattr(stonerimg.lazy, "_move", cross_device)
+    monkeypatch.setattr(stonerimg.disk.image, "_move", cross_device)
     im.save(tmp_path / "copy.npy")
     monkeypatch.undo()
     assert im.is_scratch  # still on its scratch file
@@ -662,7 +662,7 @@ def test_streamed_mean_of_a_masked_disk_stack_ignores_masked_pixels(tmp_path, sc
     mask = np.zeros(data.shape, bool)
     mask[1, 2, 3] = mask[:, 0, 0] = True
     reference = np.ma.MaskedArray(data, mask=mask)
-    stack = stonerimg.lazy.stack_on_disk([ImageArray(d, mask=m) for d, m in zip(data, mask, strict=True)])
+    stack = stonerimg.disk.stack_on_disk([ImageArray(d, mask=m) for d, m in zip(data, mask, strict=True)])
     mean = stack.mean()
     np.testing.assert_allclose(mean.data[~mask.all(axis=0)], reference.mean(axis=0).compressed())
     np.testing.assert_array_equal(np.ma.getmaskarray(mean.image), mask.all(axis=0))
@@ -678,14 +678,14 @@ def test_disk_classes_are_not_called_directly():
     with pytest.raises(TypeError, match="stonerimg.open"):
         DiskImageStack(np.zeros((2, 3, 3)))
     with pytest.raises(TypeError, match="stonerimg.open"):
-        stonerimg.lazy.DiskImageFile(np.zeros((3, 3)))
+        stonerimg.disk.DiskImageFile(np.zeros((3, 3)))
 
 
 def test_a_slice_of_a_masked_disk_stack_keeps_its_frames_masks(scratch_dir):
     data = _frames(4).astype(float)
     masks = np.zeros(data.shape, bool)
     masks[2, 1, 1] = True
-    with stonerimg.lazy.stack_on_disk([ImageArray(d, mask=m) for d, m in zip(data, masks, strict=True)]) as stack:
+    with stonerimg.disk.stack_on_disk([ImageArray(d, mask=m) for d, m in zip(data, masks, strict=True)]) as stack:
         part = stack[1:3]
         np.testing.assert_array_equal(np.ma.getmaskarray(part.image), masks[1:3])
         np.testing.assert_array_equal(np.ma.getmaskarray(part[1].image), masks[2])

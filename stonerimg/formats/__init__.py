@@ -841,7 +841,7 @@ _builtin(
     {".tif": 10, ".tiff": 10},
     "tiff",
     magic=(b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"),
-    open="stonerimg.lazy:open_tiff",
+    open="stonerimg.disk.openers:open_tiff",
     description="TIFF (tifffile); metadata, mask and dtype kept in the image description",
     key_facts=(
         ("ImageJ", "imagej.ImageJ"),
@@ -862,7 +862,7 @@ _builtin(
     {".npy": 10},
     "npy",
     magic=(b"\x93NUMPY",),
-    open="stonerimg.lazy:open_npy",
+    open="stonerimg.disk.openers:open_npy",
     description="NumPy .npy; metadata and mask in a '<file>.json' sidecar",
 )
 _builtin(
@@ -871,7 +871,7 @@ _builtin(
     "stxm",
     magic=(HDF5_MAGIC,),
     cls="STXMImage",
-    open="stonerimg.lazy:open_stxm",
+    open="stonerimg.disk.openers:open_stxm",
     description="Swiss Light Source PolLux STXM (NeXus NXstxm, h5py) as STXMImage",
     key_facts=(
         ("energy", "energy", "eV"),
@@ -887,7 +887,7 @@ _builtin(
     "nexus",
     magic=(HDF5_MAGIC,),
     saves=False,
-    open="stonerimg.lazy:open_nexus",
+    open="stonerimg.disk.openers:open_nexus",
     description="NeXus NXdata (signal and axes) or any HDF5 file with one 2-D dataset (h5py)",
 )
 _builtin(

@@ -806,7 +806,7 @@ def open(path, mode: str = "r", *, index: int | None = None):  # noqa: A001 - th
     Returns
     -------
     ImageFile or ImageStack
-        From :func:`stonerimg.lazy.open_raw`: a 1-D image is a 1 x N image, a 3-D
+        From :func:`stonerimg.disk.open_raw`: a 1-D image is a 1 x N image, a 3-D
         image a stack ``(Z, Y, X)``, a 4-D image a stack of its ``W * Z`` planes
         (``dm.dimensions`` keeps the DM sizes).
 
@@ -814,9 +814,9 @@ def open(path, mode: str = "r", *, index: int | None = None):  # noqa: A001 - th
     ------
     stonerimg.errors.FormatMismatch
         If the file is not a DM file, is damaged or cannot be mapped (the registry's
-        :func:`stonerimg.lazy.open` reports a FormatError); :func:`data_block` says why.
+        :func:`stonerimg.open` reports a FormatError); :func:`data_block` says why.
     """
-    from ..lazy import open_raw
+    from ..disk import open_raw
 
     offset, dtype, shape, metadata = _locate(Path(os.fspath(path)), index)
     if len(shape) == 1:

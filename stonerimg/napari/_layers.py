@@ -258,7 +258,7 @@ def layers_from(document, *, name: str | None = None) -> list[LayerData]:
 
 
 def _stack_layers(stack: ImageStack, name: str | None) -> list[LayerData]:
-    from ..lazy import DiskImageStack
+    from ..disk import DiskImageStack
 
     metadata = Metadata(stack.metadata)
     records = stack.frame_metadata

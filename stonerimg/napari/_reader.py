@@ -60,12 +60,12 @@ def get_reader(path) -> Callable[..., list[LayerData]] | None:
 
 def open_document(path):
     """Open ``path`` lazily when a candidate format can (:func:`stonerimg.open`), else load it."""
-    from .. import lazy
+    from .. import disk
 
     path = os.fspath(path)
     if any(f.open is not None for f in _candidates(path)):
         try:
-            return lazy.open(path)
+            return disk.open(path)
         except FormatError as err:
             logger.info("%s could not be opened lazily, loading it: %s", path, err)
     return formats.load(path)

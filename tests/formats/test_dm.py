@@ -340,7 +340,7 @@ def test_data_block_and_lazy_open(tmp_path):
     raw = np.fromfile(path, dtype=dtype, count=data.size, offset=offset).reshape(shape)
     assert_same_pixels(data, raw)
     assert metadata["calibration.x.units"] == "nm"
-    lazy = pytest.importorskip("stonerimg.lazy")
+    lazy = pytest.importorskip("stonerimg.disk")
     with stonerimg.open(path) as stack:
         assert stack.format == "dm"
         assert stack.shape == (5, 6, 7) and stack.metadata["calibration.x.offset"] == -0.5

@@ -234,7 +234,7 @@ def test_zeiss_sem_tiff(tmp_path):
 
 
 def test_lazy_open_gets_the_vendor_calibration(tmp_path):
-    lazy = pytest.importorskip("stonerimg.lazy")
+    lazy = pytest.importorskip("stonerimg.disk")
     path = tmp_path / "fei.tif"
     tifffile.imwrite(path, np.arange(20, dtype=np.uint8).reshape(4, 5), extratags=[(34682, "s", 0, FEI_TEXT, False)])
     with lazy.open(path) as image:

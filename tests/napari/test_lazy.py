@@ -8,21 +8,21 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import stonerimg
-from stonerimg import lazy
+from stonerimg.disk import backends
 
 
 @pytest.fixture
 def frames_read(monkeypatch):
     """Record every frame index read from a disk stack's file (through the dask source)."""
     seen: list[int] = []
-    original = lazy._FrameSource.__getitem__
+    original = backends._FrameSource.__getitem__
 
     def recording(self, key):
         first = key[0] if isinstance(key, tuple) else key
         seen.extend(range(self.start, self.stop)[first] if isinstance(first, slice) else [self.start + first])
         return original(self, key)
 
-    monkeypatch.setattr(lazy._FrameSource, "__getitem__", recording)
+    monkeypatch.setattr(backends._FrameSource, "__getitem__", recording)
     return seen
 
 
