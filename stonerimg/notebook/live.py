@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 
 __all__ = ["LiveWidget", "wants_widget"]
 
