@@ -66,6 +66,10 @@ def _notebook(stxm_file: Path) -> dict:
             "print('DRAG', *where(25, 25), *where(75, 50))"
         ),
         _cell("cropped = doc.image.crop(sel)\nprint('RESULT', cropped.shape, sel.box)"),
+        _cell(
+            f"folder = stonerimg.ImageFolder({str(stxm_file.parents[1] / 'kerr' / 'fields')!r}, pattern='*.png')\n"
+            "viewer = folder.show()\nviewer.slider.value = 2\nviewer"
+        ),
     ]
     return {
         "cells": cells,
@@ -265,3 +269,27 @@ def test_box_selector_in_jupyterlab_crops_what_was_dragged(jupyterlab, browser):
     shape, box = tuple(map(int, result.groups()[:2])), tuple(map(int, result.groups()[2:]))
     assert box == (25, 75, 25, 50)
     assert shape == (25, 50)
+
+    # the folder viewer: widgets around an ipympl canvas, a cursor readout in physical units
+    _run_cell(browser, 3)
+    sliders = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".widget-slider"), "the viewer's sliders")
+    assert len(sliders) >= 2  # file and contrast
+    viewer_canvas = _wait(
+        browser,
+        lambda d: [c for c in d.find_elements(By.CSS_SELECTOR, ".jupyter-matplotlib-figure canvas") if c.size["width"]][
+            2:
+        ],
+        "the viewer's canvas",
+    )[-1]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", viewer_canvas)
+    time.sleep(2)
+    ActionChains(browser).move_to_element(viewer_canvas).pause(0.3).move_by_offset(5, 5).pause(0.5).perform()
+
+    def readout(d):
+        labels = [e.text for e in d.find_elements(By.CSS_SELECTOR, ".widget-label") if "µm" in e.text]
+        return labels[0] if labels else None
+
+    text = _wait(browser, readout, "the cursor readout")
+    assert re.match(r"x = [-\d.]+ µm, y = [-\d.]+ µm \(pixel \d+, \d+\): \d+", text), text
+    assert "3 of 8: 000_field245_run0_unproccessed.png" in browser.page_source
+    browser.save_screenshot(str(SCREENSHOTS / "jupyterlab-folder-viewer.png"))
