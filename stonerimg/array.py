@@ -133,14 +133,102 @@ class ImageArray(np.ma.MaskedArray):
     def _update_from(self, obj):  # noqa: D102 - numpy's hook
         """Carry metadata, file name and user attributes to views and results."""
         super()._update_from(obj)
-        self._forget_memmap()
-        source_md = getattr(obj, "_metadata", None)
-        self._metadata = source_md.copy() if source_md is not None else Metadata()
-        self._filename = getattr(obj, "_filename", "")
+        if self._baseclass is not np.ndarray:
+            self._forget_memmap()
         if isinstance(obj, ImageArray):
+            self._borrow(obj)
+            d = self.__dict__
+            d["_filename"] = obj.__dict__.get("_filename", "")
             for key, value in obj.__dict__.items():
-                if not _private(key):
-                    self.__dict__[key] = value
+                if key[0] != "_":
+                    d[key] = value
+        else:
+            source_md = None if type(obj) is np.ndarray else getattr(obj, "_metadata", None)
+            d = self.__dict__
+            d["_meta_own"] = None if source_md is None else source_md.copy()  # None: an empty one when read
+            d["_meta_src"] = None
+            d["_meta_todo"] = ()
+            d["_filename"] = "" if source_md is None else getattr(obj, "_filename", "")
+
+    # ------------------------------------------------------- copy-on-write metadata
+    # An image made from another (a view, a slice, a result) reads the other's metadata
+    # dictionary until either changes: ``_meta_own`` is its own dictionary (None while
+    # borrowing), ``_meta_src`` the dictionary it reads, ``_meta_todo`` the history
+    # entries not yet formatted.  Any access through ``_metadata`` makes the image's own
+    # copy first, and the lender copies into every borrower before it changes (see
+    # Metadata._release), so no two images ever share a dictionary observably.
+    def _borrow(self, other: ImageArray) -> None:
+        """Read ``other``'s metadata (and its pending history) until one of them changes."""
+        d, od = self.__dict__, other.__dict__
+        source = od.get("_meta_own")
+        todo = od.get("_meta_todo", ())
+        if source is None:
+            source = od.get("_meta_src")
+        if source is None:
+            source = other._metadata
+            todo = ()
+        if d.get("_meta_own") is None and d.get("_meta_src") is source:
+            d["_meta_todo"] = todo
+            return
+        d["_meta_own"] = None
+        d["_meta_src"] = source
+        d["_meta_todo"] = todo
+        source._lend(self)
+
+    def _own_metadata(self, source=None) -> Metadata:
+        """Make this image's own copy of the metadata it borrows (``source``: only if borrowed from it)."""
+        d = self.__dict__
+        md = d.get("_meta_own")
+        if md is not None:
+            return md
+        borrowed = d.get("_meta_src")
+        if source is not None and borrowed is not source:
+            return md
+        md = Metadata() if borrowed is None else borrowed.copy()
+        d["_meta_own"] = md
+        d["_meta_src"] = None
+        return md
+
+    @property
+    def _metadata(self) -> Metadata:
+        d = self.__dict__
+        md = d.get("_meta_own")
+        if md is None:
+            md = self._own_metadata()
+        if d.get("_meta_todo"):
+            self._format_history(md)
+        return md
+
+    @_metadata.setter
+    def _metadata(self, value: Metadata) -> None:
+        d = self.__dict__
+        d["_meta_own"] = value
+        d["_meta_src"] = None
+        d["_meta_todo"] = ()
+
+    def _peek_metadata(self) -> Mapping:
+        """Return the metadata as it reads now, without copying it: never change what this returns."""
+        d = self.__dict__
+        md = d.get("_meta_own")
+        if md is None:
+            md = d.get("_meta_src")
+        if md is None or d.get("_meta_todo"):
+            return self._metadata
+        return md
+
+    def _add_history(self, entry) -> None:
+        """Append a history entry: a string, or ``(name, args, kwargs)`` formatted when the metadata is read."""
+        d = self.__dict__
+        d["_meta_todo"] = (*d.get("_meta_todo", ()), entry)
+
+    def _format_history(self, md: Metadata) -> None:
+        from .funcs._binding import _history_entry
+
+        d = self.__dict__
+        todo, d["_meta_todo"] = d["_meta_todo"], ()
+        history = list(md.get("history", []))
+        history.extend(e if isinstance(e, str) else _history_entry(*e) for e in todo)
+        md["history"] = history
 
     def _forget_memmap(self) -> None:
         """Keep a mapped file's ``numpy.memmap`` out of this image's attributes.
@@ -176,7 +264,7 @@ class ImageArray(np.ma.MaskedArray):
         when the shape is unchanged, a copy of its mask.
         """
         result = np.asarray(data).view(type(self))
-        result._metadata = self._metadata.copy()
+        result._borrow(self)
         result._filename = self._filename
         result.__dict__.update({k: v for k, v in self.__dict__.items() if not _private(k)})
         if keep_mask and self._mask is not np.ma.nomask and result.shape == self.shape:
@@ -738,6 +826,19 @@ class ImageArray(np.ma.MaskedArray):
             float(cal.y.to_physical(rows - 0.5)),
             float(cal.y.to_physical(-0.5)),
         )
+
+    # ------------------------------------------------------------------- display
+    def _repr_html_(self) -> str:
+        """Return the notebook view: thumbnail, key facts, calibration, metadata tree, history."""
+        from .notebook.repr import image_html
+
+        return image_html(self)
+
+    def _repr_png_(self) -> bytes | None:
+        """Return a PNG thumbnail at the image's physical aspect ratio."""
+        from .notebook.repr import image_png
+
+        return image_png(self)
 
 
 class _DaskSource:

@@ -63,7 +63,7 @@ def _info(args) -> int:
     reports = []
     for name in args.files:
         try:
-            document = load(name)
+            document = load(name, external=args.external)
         except (OSError, ValueError) as err:
             print(f"{name}: {err}", file=sys.stderr)
             status = 1
@@ -151,6 +151,7 @@ def _convert(args) -> int:
             process=steps,
             client=client,
             progress=not args.quiet,
+            external=args.external,
         )
     finally:
         if client is not None:
@@ -222,6 +223,15 @@ def _live(args) -> int:
     return status
 
 
+def _external_option(parser) -> None:
+    parser.add_argument(
+        "--external",
+        choices=("below", "none", "any"),
+        help="where an HDF5 file may keep data outside itself: below (default: regular files in its own "
+        "folder or below), none, or any (only for files you trust: a file can then make stonerimg read any file)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``stonerimg`` command."""
     parser = argparse.ArgumentParser(prog="stonerimg", description="Scientific images with their metadata.")
@@ -235,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("files", nargs="+")
     info.add_argument("--all", "--metadata", action="store_true", help="print every metadata item")
     info.add_argument("--json", action="store_true", help="print JSON for programs to read")
+    _external_option(info)
     info.set_defaults(run=_info)
     convert = commands.add_parser("convert", help="convert files or folders to another format")
     convert.add_argument("sources", nargs="+", help="files and folders to convert")
@@ -251,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convert.add_argument("--scheduler", help="address of a dask.distributed scheduler to run the work on")
     convert.add_argument("--quiet", action="store_true", help="no progress bar")
+    _external_option(convert)
     convert.set_defaults(run=_convert)
     live = commands.add_parser(
         "live", help="process frames as they arrive (a folder being written, a stack, a simulated camera)"

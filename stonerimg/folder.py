@@ -26,7 +26,6 @@ import copy as _copy
 import dataclasses
 import errno
 import logging
-import math
 import numbers
 import operator
 import os
@@ -40,7 +39,10 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from .array import ImageArray
+from ._frames import SKIP, Policy, RunningMean, RunningVariance, Skipped, check_errors, common_items
+from ._frames import name_error as _name_error
+from ._frames import raise_named as _raise_named
+from ._frames import reason as _reason
 from .imagefile import ImageFile
 from .metadata import _values_equal
 
@@ -71,37 +73,6 @@ def natural_key(name: str) -> tuple:
     return [int(p) if i % 2 else p.lower() for i, p in enumerate(parts)], name
 
 
-def _name_error(err: BaseException, name: str) -> BaseException:
-    """Return ``err`` if its message names ``name``, else an exception of the same type that does.
-
-    The new exception has ``err`` (or the worker traceback ``err`` carries) as its
-    ``__cause__``; raise the result without ``from`` (:func:`_raise_named`), as
-    ``raise err from err`` would make a cycle that hangs traceback printers.
-    """
-    if name in str(err):
-        return err
-    try:
-        named = type(err)(f"{name}: {err}")
-    except Exception:
-        named = RuntimeError(f"{name}: {type(err).__name__}: {err}")
-    named.__cause__ = err.__cause__ if err.__cause__ is not None else err
-    return named
-
-
-def _raise_named(err: BaseException, name: str) -> NoReturn:
-    """Raise :func:`_name_error` of ``err`` (call it in an ``except`` block)."""
-    raise _name_error(err, name)
-
-
-def _reason(err: BaseException) -> str:
-    """One reason string for a report: the message, with the type unless it is a timeout or crash."""
-    from ._workers import TaskTimeoutError, WorkerCrashedError
-
-    if isinstance(err, (TaskTimeoutError, WorkerCrashedError)):
-        return str(err)
-    return f"{type(err).__name__}: {err}"
-
-
 class _NoProgress:
     def update(self, n: int = 1) -> None:
         pass
@@ -119,12 +90,6 @@ def _progress_bar(total: int, progress: bool | None, desc: str):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="file", file=sys.stderr)
-
-
-def _check_errors(errors: str) -> str:
-    if errors not in ("raise", "skip", "collect"):
-        raise ValueError(f"errors: must be 'raise', 'skip' or 'collect', not {errors!r}")
-    return errors
 
 
 def _check_workers(workers, client) -> int:
@@ -496,6 +461,7 @@ def convert_files(
     process=None,
     client=None,
     progress: bool | None = None,
+    external: str | None = None,
 ) -> ConversionReport:
     """Convert files and folders of files into ``out_dir`` (the engine of ``stonerimg convert``).
 
@@ -513,11 +479,18 @@ def convert_files(
         As :meth:`ImageFolder.convert`.
     recursive : bool, default False
         Also convert the files in the sub-folders of folders.
+    external : {"below", "none", "any"}, optional
+        Where HDF5 inputs may keep data outside themselves (as for
+        :func:`stonerimg.load`; default :data:`stonerimg.config.external`).
 
     Returns
     -------
     ConversionReport
     """
+    if external is not None:
+        from .formats._hdf5 import external_policy
+
+        external_policy(external)
     jobs: list[tuple[Path, PurePosixPath]] = []
     missing: list = []
     for source in sources:
@@ -539,6 +512,7 @@ def convert_files(
         process=process,
         client=client,
         progress=progress,
+        load_kwargs=None if external is None else {"external": external},
     )
     if missing:
         report = dataclasses.replace(report, failed=missing + report.failed)
@@ -647,18 +621,24 @@ class _Each:
         if not callable(func):
             raise TypeError(f"each: expected a callable, not {type(func).__name__}")
         folder = self._folder
+        policy = folder._policy(None, "each")
         results = []
-        for index in range(len(folder)):
+
+        def call(index):
             document = folder._get(index)
             image, items = document.image, dict(document.metadata)
-            try:
-                results.append(func(document, *args, **kwargs))
-            except Exception as err:
-                _raise_named(err, str(folder._paths[index]))
+            result = func(document, *args, **kwargs)
             after = dict(document.metadata)
             changed = document.image is not image or after.keys() != items.keys()
             if changed or any(after[k] is not v for k, v in items.items()):
                 folder._pin(index, document)
+            return result
+
+        for index, name in enumerate(folder._names):
+            result = policy.call(name, call, index)
+            if result is not SKIP:
+                results.append(result)
+        folder._finish(policy)
         return results
 
     def __getattr__(self, name: str):
@@ -699,8 +679,9 @@ class ImageFolder:
 
     Parameters
     ----------
-    directory : str or os.PathLike
-        The folder to look in.
+    directory : str or os.PathLike, optional
+        The folder to look in.  Without it the folder is empty: add files and
+        documents with :meth:`add`.
     pattern : str or sequence of str, default ``"*.tif"``
         Glob pattern(s) of the file names (``["*.tif", "*.png"]``); a pattern may
         hold sub-folders (``"run*/*.png"``).  Hidden files (names starting with a
@@ -711,6 +692,13 @@ class ImageFolder:
         How many loaded documents to keep (least recently used ones are dropped
         first); ``0`` keeps none.  Changed documents are kept apart from the
         cache (see the module notes).
+    errors : {"raise", "skip", "warn"}, default "raise"
+        What a file that cannot be loaded or used does in every folder-wide
+        operation (:meth:`mean`, :meth:`montage`, :meth:`select`, ...), unless
+        the call says otherwise: ``"raise"`` stops with an error naming the
+        file; ``"skip"`` leaves it out and ``"warn"`` also warns.  The files
+        left out, with their reasons, are in :attr:`skipped` (and in
+        ``result.skipped``).
     **load_kwargs
         Passed to :func:`stonerimg.load` for every file (e.g. ``fmt="kerr"``,
         ``regrid=True``).
@@ -745,13 +733,17 @@ class ImageFolder:
 
     def __init__(
         self,
-        directory,
+        directory=None,
         pattern: str | Sequence[str] = "*.tif",
         recursive: bool = False,
         *,
         cache_size: int = 32,
+        errors: str = "raise",
         **load_kwargs,
     ):
+        if directory is None:  # an empty folder, to add files and documents to
+            self._setup(None, [], False, [], [], cache_size, load_kwargs, errors)
+            return
         root = Path(os.fspath(directory))
         if not root.exists():
             raise FileNotFoundError(errno.ENOENT, "directory: no such folder", str(root))
@@ -768,9 +760,11 @@ class ImageFolder:
                 if path.is_file() and not any(part.startswith(".") for part in relative.parts):
                     found.setdefault(relative.as_posix(), path)
         names = sorted(found, key=natural_key)
-        self._setup(root, patterns, bool(recursive), [found[n] for n in names], names, cache_size, load_kwargs)
+        self._setup(root, patterns, bool(recursive), [found[n] for n in names], names, cache_size, load_kwargs, errors)
 
-    def _setup(self, root, patterns, recursive, paths, names, cache_size, load_kwargs) -> None:
+    def _setup(self, root, patterns, recursive, paths, names, cache_size, load_kwargs, errors="raise") -> None:
+        self._errors = check_errors(errors)
+        self._skipped: tuple[Skipped, ...] = ()
         if isinstance(cache_size, bool) or not isinstance(cache_size, numbers.Integral) or cache_size < 0:
             raise ValueError(f"cache_size: must be an int >= 0, not {cache_size!r}")
         self._root = root
@@ -804,6 +798,7 @@ class ImageFolder:
             [self._names[i] for i in indices],
             self._cache_size,
             load_kwargs,
+            self._errors,
         )
         for position, i in enumerate(indices):
             if i in self._pinned:
@@ -978,27 +973,34 @@ class ImageFolder:
         recursive = ", recursive=True" if self._recursive else ""
         return f"{type(self).__name__}({str(self._root)!r}, pattern={pattern!r}{recursive}) with {len(self)} files"
 
+    def _repr_html_(self) -> str:
+        """Return the notebook view: the files and the key facts of those already loaded (no file is read)."""
+        from .notebook.repr import folder_html
+
+        return folder_html(self)
+
     # ------------------------------------------------------------- selection
-    def filter(self, func: Callable[[ImageFile], bool]) -> ImageFolder:
+    def filter(self, func: Callable[[ImageFile], bool], *, errors: str | None = None) -> ImageFolder:
         """Return a new folder of the files for which ``func(document)`` is true.
 
         Parameters
         ----------
         func : callable
             ``func(ImageFile) -> bool``; every file is loaded (through the cache).
+        errors : {"raise", "skip", "warn"}, optional
+            What a file that cannot be loaded (or on which ``func`` fails) does:
+            see :meth:`average`.  A skipped file is not in the result.
         """
         if not callable(func):
             raise TypeError(f"func: expected a callable, not {type(func).__name__}")
+        policy = self._policy(errors, "filter")
         keep = []
-        for index in range(len(self)):
-            try:
-                if func(self._get(index)):
-                    keep.append(index)
-            except Exception as err:
-                _raise_named(err, str(self._paths[index]))
-        return self._subset(keep)
+        for index, name in enumerate(self._names):
+            if policy.call(name, lambda i=index: bool(func(self._get(i)))) is True:
+                keep.append(index)
+        return self._finish(policy, self._subset(keep))
 
-    def select(self, *any_of: Mapping, **conditions) -> ImageFolder:
+    def select(self, *any_of: Mapping, errors: str | None = None, **conditions) -> ImageFolder:
         """Return a new folder of the files whose metadata meet the conditions.
 
         Parameters
@@ -1013,6 +1015,10 @@ class ImageFolder:
             ``lt``, ``ge``, ``le``, ``contains`` (``value in metadata[key]``),
             ``in`` (``metadata[key]`` is one of ``value``) or ``between``
             (``low <= metadata[key] <= high`` for ``value = (low, high)``).
+        errors : {"raise", "skip", "warn"}, optional
+            What a file whose metadata cannot be read does (see :meth:`average`);
+            a skipped file is not in the result.  (A metadata key named
+            ``errors`` is reached with a dict: ``select({"errors": ...})``.)
 
         Returns
         -------
@@ -1035,10 +1041,17 @@ class ImageFolder:
         def meets(index, conds):
             return all(_matches(self._value(index, key), op, wanted) for key, op, wanted in conds)
 
-        keep = [i for i in range(len(self)) if meets(i, required) and (not groups or any(meets(i, g) for g in groups))]
-        return self._subset(keep)
+        policy = self._policy(errors, "select")
+        keep = []
+        for index, name in enumerate(self._names):
+            chosen = policy.call(
+                name, lambda i=index: meets(i, required) and (not groups or any(meets(i, g) for g in groups))
+            )
+            if chosen is True:
+                keep.append(index)
+        return self._finish(policy, self._subset(keep))
 
-    def groupby(self, key: str | Callable[[ImageFile], Any]) -> FolderGroups:
+    def groupby(self, key: str | Callable[[ImageFile], Any], *, errors: str | None = None) -> FolderGroups:
         """Split the folder by a metadata value or by what a function gives.
 
         Parameters
@@ -1046,6 +1059,9 @@ class ImageFolder:
         key : str or callable
             A metadata key (files without it go to the group ``None``) or
             ``func(ImageFile) -> value``.  Arrays and lists become tuples.
+        errors : {"raise", "skip", "warn"}, optional
+            What a file that cannot be loaded (or on which ``key`` fails) does
+            (see :meth:`average`); a skipped file is in no group.
 
         Returns
         -------
@@ -1062,20 +1078,23 @@ class ImageFolder:
         elif callable(key):
 
             def value_of(index):
-                try:
-                    return key(self._get(index))
-                except Exception as err:
-                    _raise_named(err, str(self._paths[index]))
+                return key(self._get(index))
 
             what = getattr(key, "__name__", "the key function")
         else:
             raise TypeError(f"groupby: key must be a metadata key or a callable, not {type(key).__name__}")
+        policy = self._policy(errors, "groupby")
         members: dict[Any, list[int]] = {}
-        for index in range(len(self)):
-            members.setdefault(_hashable(value_of(index), f"{what} of {self._names[index]}"), []).append(index)
-        return FolderGroups({value: self._subset(indices) for value, indices in _sorted_items(members)}, key=key)
+        for index, name in enumerate(self._names):
+            value = policy.call(name, lambda i=index: _hashable(value_of(i), f"{what} of {self._names[i]}"))
+            if value is not SKIP:
+                members.setdefault(value, []).append(index)
+        groups = FolderGroups({value: self._subset(indices) for value, indices in _sorted_items(members)}, key=key)
+        for group in groups.values():
+            group._skipped = policy.report()
+        return self._finish(policy, groups)
 
-    def metadata(self, keys: str | Sequence[str] | None = None):
+    def metadata(self, keys: str | Sequence[str] | None = None, *, errors: str | None = None):
         """Return a table of metadata items across the files.
 
         Parameters
@@ -1083,6 +1102,10 @@ class ImageFolder:
         keys : str or sequence of str, optional
             The metadata keys (columns).  Default: every key whose value is a
             number, a string or a bool in every file.
+        errors : {"raise", "skip", "warn"}, optional
+            What a file whose metadata cannot be read does (see
+            :meth:`average`); a skipped file has no row, and is listed in
+            :attr:`skipped` (and, for a DataFrame, in ``table.attrs["skipped"]``).
 
         Returns
         -------
@@ -1094,28 +1117,33 @@ class ImageFolder:
             none is missing; a missing number is NaN), bools, strings as unicode
             (a missing string is ``""``), anything else as objects.
         """
+        policy = self._policy(errors, "metadata")
+        rows = [i for i, name in enumerate(self._names) if policy.call(name, self._value, i, "") is not SKIP]
         if keys is None:
-            keys = self._common_scalar_keys()
+            keys = self._common_scalar_keys(rows)
         elif isinstance(keys, str):
             keys = [keys]
         else:
             keys = list(keys)
             if not all(isinstance(k, str) for k in keys):
                 raise TypeError(f"keys: metadata keys are strings, not {keys!r}")
-        columns = {k: [self._value(i, k) for i in range(len(self))] for k in keys}
+        columns = {k: [self._value(i, k) for i in rows] for k in keys}
+        names = [self._names[i] for i in rows]
+        self._finish(policy)
         try:
             import pandas
         except ImportError:
-            return _structured_table(self._names, columns)
+            return _structured_table(names, columns)
         frame = pandas.DataFrame(
             {k: [None if v is _MISSING else v for v in values] for k, values in columns.items()},
-            index=pandas.Index(self._names, name="file"),
+            index=pandas.Index(names, name="file"),
         )
+        frame.attrs["skipped"] = self._skipped
         return frame
 
-    def _common_scalar_keys(self) -> list[str]:
+    def _common_scalar_keys(self, rows: Sequence[int]) -> list[str]:
         keys: list[str] | None = None
-        for index in range(len(self)):
+        for index in rows:
             document = self._live(index)
             items = document.metadata if document is not None else None
             if items is None:
@@ -1126,19 +1154,24 @@ class ImageFolder:
         return keys or []
 
     # ------------------------------------------------------------- processing
-    def _apply(self, name: str, args: tuple, kwargs: dict):
+    def _apply(self, name: str, args: tuple, kwargs: dict, errors: str | None = None):
         """Apply the registered image function ``name`` in place to every document."""
+        policy = self._policy(errors, f"each.{name}")
         results = []
-        for index in range(len(self)):
+
+        def call(index):
             document = self._get(index)
             before = document.image
-            try:
-                result = getattr(document, name)(*args, **kwargs)
-            except Exception as err:
-                _raise_named(err, str(self._paths[index]))
+            result = getattr(document, name)(*args, **kwargs)
             if document.image is not before:
                 self._pin(index, document)
-            results.append(result)
+            return result
+
+        for index, file_name in enumerate(self._names):
+            result = policy.call(file_name, call, index)
+            if result is not SKIP:
+                results.append(result)
+        self._finish(policy)
         if all(isinstance(r, ImageFile) for r in results):
             return self
         return results
@@ -1165,11 +1198,12 @@ class ImageFolder:
             ``0`` runs here; ``N >= 1`` runs in ``N`` worker processes (each loads
             its own files).  With the ``spawn`` start method (Windows, macOS)
             ``func`` must be defined at module level.
-        errors : {"raise", "skip", "collect"}, default "raise"
+        errors : {"raise", "skip", "warn", "collect"}, default "raise"
             What a failing file gives: ``"raise"`` raises the first error (its
             message names the file) and stops; ``"skip"`` leaves the file out of
-            the results (and logs a warning); ``"collect"`` puts the exception
-            (naming the file) in its place.
+            the results (listed in :attr:`skipped`, and logged); ``"warn"`` does
+            the same with a warning; ``"collect"`` puts the exception (naming
+            the file) in its place.
         progress : bool, optional
             Show a tqdm progress bar; by default shown for more than
             :data:`PROGRESS_THRESHOLD` files when stderr is a terminal.
@@ -1197,7 +1231,7 @@ class ImageFolder:
         >>> ImageFolder(tmp, "*.npy").map(lambda im: int(im.data.sum()), workers=2)
         [0, 16, 32]
         """
-        errors = _check_errors(errors)
+        errors = check_errors(errors, also=("collect",))
         workers = _check_workers(workers, client)
         timeout = _check_timeout(timeout)
         if not callable(func):
@@ -1206,6 +1240,7 @@ class ImageFolder:
         if workers == 0 and client is None:
             items = [(p, None if d is None else d.clone) for p, d in items]
         task = _MapTask(func, self._load_kwargs)
+        policy = Policy("raise" if errors == "collect" else errors, "map")
         results: dict[int, Any] = {}
         bar = _progress_bar(len(items), progress, "map")
         outcomes = _outcomes(task, items, workers=workers, timeout=timeout, client=client)
@@ -1218,13 +1253,15 @@ class ImageFolder:
                 error = _name_error(outcome.error, items[outcome.index][0])
                 if errors == "raise":
                     raise error
-                if errors == "skip":
-                    logger.warning("map: skipped %s", error)
-                else:
+                if errors == "collect":
                     results[outcome.index] = error
+                else:
+                    policy.record(self._names[outcome.index], error)
         finally:
             outcomes.close()  # stops the workers at once after an error or Ctrl-C
             bar.close()
+        policy.skipped.sort(key=lambda entry: self._index.get(entry.name, 0))
+        self._finish(policy)
         return [results[i] for i in range(len(items)) if i in results]
 
     def convert(
@@ -1305,44 +1342,107 @@ class ImageFolder:
             load_kwargs=self._load_kwargs,
         )
 
-    # ------------------------------------------------------------- statistics
-    def _weights(self, weights) -> list[float] | None:
-        if weights is None:
-            return None
-        if isinstance(weights, str):
-            values = [self._value(i, weights) for i in range(len(self))]
-            lacking = [self._names[i] for i, v in enumerate(values) if v is _MISSING]
-            if lacking:
-                raise KeyError(f"weights: {', '.join(lacking[:5])} have no metadata {weights!r}")
-        elif callable(weights):
-            values = [weights(self._get(i)) for i in range(len(self))]
-        else:
-            values = list(np.asarray(weights, dtype=float).ravel())
-            if len(values) != len(self):
-                raise ValueError(f"weights: {len(values)} values for {len(self)} files")
-        try:
-            values = [float(v) for v in values]
-        except (TypeError, ValueError) as err:
-            raise TypeError(f"weights: must be numbers ({err})") from None
-        if not all(math.isfinite(v) and v >= 0 for v in values):
-            raise ValueError("weights: must be finite and >= 0")
-        return values
+    # ------------------------------------------------------------- errors policy
+    @property
+    def errors(self) -> str:
+        """The folder's errors policy: what its folder-wide operations do with a bad file (see :meth:`mean`)."""
+        return self._errors
 
-    def _statistics(self, weights: list[float] | None = None) -> _RunningStats:
-        if not len(self):
-            raise ValueError("the folder has no files to average")
-        stats = None
-        for index in range(len(self)):
-            document = self._get(index)
-            if stats is None:
-                stats = _RunningStats(document)
+    @errors.setter
+    def errors(self, value: str) -> None:
+        self._errors = check_errors(value)
+
+    @property
+    def skipped(self) -> tuple[Skipped, ...]:
+        """The files the last folder-wide operation left out (with ``errors="skip"``/``"warn"``), and why.
+
+        A folder made by :meth:`filter`, :meth:`select` or :meth:`groupby`
+        holds the files left out when it was made.
+        """
+        return self._skipped
+
+    def _policy(self, errors: str | None, what: str) -> Policy:
+        return Policy(self._errors if errors is None else errors, what)
+
+    def _finish(self, policy: Policy, result=None):
+        """Record what ``policy`` skipped on the folder and on ``result`` (``result.skipped``); return ``result``."""
+        self._skipped = policy.report()
+        if isinstance(result, ImageFolder):
+            result._skipped = self._skipped
+        elif result is not None and not isinstance(result, (list, tuple, dict)):
             try:
-                stats.add(document, 1.0 if weights is None else weights[index])
-            except ValueError as err:
-                _raise_named(err, str(self._paths[index]))
-        return stats
+                result.skipped = self._skipped
+            except AttributeError:  # a result that takes no attributes (a NumPy table): the folder has it
+                pass
+        return result
 
-    def average(self, weights=None) -> ImageFile:
+    def _documents(self, policy: Policy) -> Iterator[tuple[int, ImageFile]]:
+        """Yield ``(index, document)`` of every file that loads; the others go to ``policy``."""
+        for index in range(len(self)):
+            document = policy.call(self._names[index], self._get, index)
+            if document is not SKIP:
+                yield index, document
+
+    @staticmethod
+    def _none_left(policy: Policy, what: str, root) -> ValueError:
+        reasons = "; ".join(str(s) for s in policy.skipped[:5])
+        return ValueError(f"{what}: no file of {root} could be used ({reasons})")
+
+    # ------------------------------------------------------------- statistics
+    def _weight_of(self, weights):
+        """Return ``(index, document) -> weight`` for the ``weights`` argument (checked up front where possible)."""
+        if weights is None:
+            return lambda index, document: 1.0
+        if isinstance(weights, str):
+
+            def from_metadata(index, document):
+                if weights not in document.metadata:
+                    raise KeyError(f"weights: no metadata {weights!r}")
+                return document.metadata[weights]
+
+            return from_metadata
+        if callable(weights):
+            return lambda index, document: weights(document)
+        values = np.asarray(weights, dtype=float).ravel()
+        if len(values) != len(self):
+            raise ValueError(f"weights: {len(values)} values for {len(self)} files")
+        if not np.all(np.isfinite(values)) or np.any(values < 0):
+            raise ValueError("weights: must be finite and >= 0")
+        return lambda index, document: values[index]
+
+    def _accumulate(self, accumulator: RunningMean, weights, policy: Policy):
+        """Add every usable file to ``accumulator``; return (first document, metadata of each file used)."""
+        if not len(self):
+            raise ValueError(f"{policy.what}: the folder has no files")
+        weight_of = self._weight_of(weights)
+        used: list[ImageFile] = []
+
+        def add(index):
+            document = self._get(index)
+            try:
+                weight = float(weight_of(index, document))
+            except (TypeError, ValueError) as err:
+                raise TypeError(f"weights: must be numbers ({err})") from None
+            image = document.image
+            accumulator.add(image.data, image._mask, weight)
+            return document
+
+        for index in range(len(self)):
+            document = policy.call(self._names[index], add, index)
+            if document is not SKIP:
+                used.append(document)
+        if not used:
+            raise self._none_left(policy, policy.what, self._root)
+        return used[0], [d.metadata for d in used]
+
+    def _statistic(self, values, masked, template, records, description: str, policy: Policy) -> ImageFile:
+        from ._frames import statistic_image
+
+        metadata = common_items(records, skip=("history",))
+        result = statistic_image(values, masked, metadata=metadata, history=description, cls=type(template))
+        return self._finish(policy, result)
+
+    def average(self, weights=None, *, errors: str | None = None) -> ImageFile:
         """Compute the weighted mean of every pixel over the files, ignoring masked pixels.
 
         The files are read one at a time (running sums), so the folder need not
@@ -1353,147 +1453,207 @@ class ImageFolder:
         weights : sequence of float, str or callable, optional
             One weight (>= 0) per file, a metadata key holding it, or
             ``func(ImageFile) -> weight``.  Default: equal weights.
+        errors : {"raise", "skip", "warn"}, optional
+            What a file that cannot be loaded or used (another shape, no weight)
+            does: ``"raise"`` stops with an error naming it; ``"skip"`` leaves it
+            out; ``"warn"`` leaves it out with a warning.  The skipped files and
+            their reasons are in ``result.skipped`` (and :attr:`skipped`).
+            Default: the folder's :attr:`errors`.
 
         Returns
         -------
         ImageFile
-            A float64 image of the first file's class: the mean of each pixel's
+            An image of the first file's class: the mean of each pixel's
             unmasked values (masked where a pixel is masked in every file or its
-            weights sum to zero).  Its metadata holds the items equal in every
-            file, ``count`` nowhere (see :meth:`stddev` for spreads).
+            weights sum to zero), float64 (float frames keep their dtype).  Its
+            metadata holds the items equal in every file used.
         """
-        stats = self._statistics(self._weights(weights))
-        what = "mean" if weights is None else "weighted average"
-        return stats.result(stats.mean, stats.weight <= 0, f"{what} of {stats.n} images in {self._root}")
+        what = "mean" if weights is None else "average"
+        policy = self._policy(errors, what)
+        accumulator = RunningMean()
+        template, records = self._accumulate(accumulator, weights, policy)
+        values, masked = accumulator.result()
+        description = f"{'mean' if weights is None else 'weighted average'} of {accumulator.n} images in {self._root}"
+        return self._statistic(values, masked, template, records, description, policy)
 
-    def mean(self) -> ImageFile:
+    def mean(self, *, errors: str | None = None) -> ImageFile:
         """Compute the mean of every pixel over the files, ignoring masked pixels (see :meth:`average`)."""
-        return self.average()
+        return self.average(errors=errors)
 
-    def stddev(self, *, ddof: int = 1) -> ImageFile:
+    def _spread(self, ddof: int, error: bool, errors, what: str) -> ImageFile:
+        policy = self._policy(errors, what)
+        accumulator = RunningVariance()
+        template, records = self._accumulate(accumulator, None, policy)
+        values, masked = accumulator.std(ddof, error=error)
+        description = f"{what} (ddof={ddof}) of {accumulator.n} images in {self._root}"
+        return self._statistic(values, masked, template, records, description, policy)
+
+    def stddev(self, ddof: int = 1, *, errors: str | None = None) -> ImageFile:
         """Compute the standard deviation of every pixel over the files, ignoring masked pixels.
 
         Parameters
         ----------
         ddof : int, default 1
             Delta degrees of freedom: ``1`` the sample standard deviation, ``0``
-            NumPy's default.
+            NumPy's default (as :meth:`ImageStack.stddev <stonerimg.ImageStack.stddev>`).
+        errors : {"raise", "skip", "warn"}, optional
+            As :meth:`average`.
 
         Returns
         -------
         ImageFile
-            Float64, masked where fewer than ``ddof + 1`` files have the pixel unmasked.
+            Masked where fewer than ``ddof + 1`` files have the pixel unmasked.
         """
-        stats = self._statistics()
-        dof = stats.count - ddof
-        with np.errstate(invalid="ignore", divide="ignore"):
-            std = np.sqrt(np.where(dof > 0, stats.m2 / np.maximum(dof, 1), np.nan))
-        return stats.result(std, dof <= 0, f"standard deviation (ddof={ddof}) of {stats.n} images in {self._root}")
+        return self._spread(ddof, False, errors, "standard deviation")
 
-    def stderr(self, *, ddof: int = 1) -> ImageFile:
+    def stderr(self, ddof: int = 1, *, errors: str | None = None) -> ImageFile:
         """Compute the standard error of the mean of every pixel, ``stddev(ddof) / sqrt(count)``, masks respected."""
-        stats = self._statistics()
-        dof = stats.count - ddof
-        with np.errstate(invalid="ignore", divide="ignore"):
-            err = np.sqrt(np.where(dof > 0, stats.m2 / np.maximum(dof, 1) / np.maximum(stats.count, 1), np.nan))
-        return stats.result(err, dof <= 0, f"standard error (ddof={ddof}) of {stats.n} images in {self._root}")
+        return self._spread(ddof, True, errors, "standard error")
 
-    def align(self, ref=0, *, function: str = "align", **kwargs) -> ImageFolder:
+    def align(
+        self,
+        ref=0,
+        *,
+        method: str | None = None,
+        box=None,
+        upsample_factor: int | None = None,
+        function: str = "align",
+        errors: str | None = None,
+        **kwargs,
+    ) -> ImageFolder:
         """Register every image onto one reference, in place; return the folder.
+
+        The same call as :meth:`ImageStack.align <stonerimg.ImageStack.align>`.
 
         Parameters
         ----------
         ref : int, str, ImageFile or array_like, default 0
             The reference: a file of the folder (position or name) as it is
             now, or an image.
+        method : {"scharr", "phase"}, optional
+            What is correlated (default: the function's, ``"scharr"`` for
+            ``align``, ``"phase"`` for ``correct_drift``).
+        box : optional
+            The region in which the shift is measured (any form
+            :func:`~stonerimg.funcs.parse_box` accepts); the whole image moves.
+        upsample_factor : int, optional
+            The shift is found to ``1 / upsample_factor`` of a pixel (default:
+            the function's, 100 for ``align``, 50 for ``correct_drift``).
         function : {"align", "correct_drift"}, default "align"
             The registration function (:func:`~stonerimg.funcs.registration.align`
             or :func:`~stonerimg.funcs.registration.correct_drift`).
+        errors : {"raise", "skip", "warn"}, optional
+            As :meth:`average`: a file that cannot be loaded or registered is
+            left as it is (and listed in :attr:`skipped`) or stops the run.
         **kwargs
-            Passed to it (``method``, ``box``, ``upsample_factor``, ...).
+            Passed to the function (``order``, ``mode``, ``prefilter``, ...).
 
         Notes
         -----
-        Each image records its shift (``align.shift`` or ``drift_shift``) and
-        ``translation_limits``; the documents are pinned (see the module
-        notes).  A failed registration raises and names the file.
+        Each image records its shift (``align.shift``, or ``correct_drift`` and
+        ``drift_shift``) and ``translation_limits``; the documents are pinned
+        (see the module notes).  Every shift is measured before any image is
+        changed.
         """
-        if function not in ("align", "correct_drift"):
-            raise ValueError(f"function: must be 'align' or 'correct_drift', not {function!r}")
+        from ._frames import reference_image, register_frames
+
+        options = {k: v for k, v in (("method", method), ("upsample_factor", upsample_factor)) if v is not None}
+        if box is not None:
+            options["box"] = box
+        policy = self._policy(errors, function)
         if isinstance(ref, (numbers.Integral, str, os.PathLike)) and not isinstance(ref, bool):
-            reference = self[ref].image
-        elif isinstance(ref, ImageFile):
-            reference = ref.image
+            reference = reference_image(self[ref])
         else:
-            reference = ImageArray(ref)
-        self._apply(function, (reference,), kwargs)
-        return self
+            reference = reference_image(ref)
+        documents: dict[int, ImageFile] = {}
+
+        def frame(index):
+            documents[index] = self._get(index)
+            return documents[index].image
+
+        frames = [(name, lambda i=i: frame(i)) for i, name in enumerate(self._names)]
+        results = register_frames(frames, reference, function=function, policy=policy, **options, **kwargs)
+        for index, result in results:
+            documents[index]._take_result(result, (reference,))
+            self._pin(index, documents[index])
+        return self._finish(policy, self)
+
+    def crop(self, *box, copy: bool = False) -> ImageFolder:
+        """Crop every image to a box, in place (``folder.each.crop``); return the folder.
+
+        The same call as :meth:`ImageStack.crop <stonerimg.ImageStack.crop>`:
+        any box form :func:`~stonerimg.funcs.parse_box` accepts, as one argument
+        or four, read from each image (fractions and metadata keys such as
+        ``"translation_limits"`` are each image's own).  A file that cannot be
+        loaded or cropped follows the folder's :attr:`errors` policy.
+        """
+        if len(box) == 1:
+            box = box[0]
+        elif len(box) not in (0, 4):
+            raise TypeError(f"crop takes one box or 4 coordinates, not {len(box)} arguments")
+        return self._apply("crop", () if box == () else (box,), {"copy": copy} if copy else {})
 
     def montage(
         self,
         *,
         columns: int | None = None,
-        size: int | None = 256,
-        gap: int = 2,
-        normalise: bool = True,
+        size: int | None = None,
+        gap: int = 0,
+        fill=0,
+        normalise: bool = False,
+        pad: int | None = None,
+        errors: str | None = None,
     ) -> ImageFile:
-        """Tile the images in a grid, for a quick look (``folder.montage().imshow()``).
+        """Tile the images in a grid, row by row, for a quick look (``folder.montage(size=256).imshow()``).
+
+        The same call, defaults and result as :meth:`ImageStack.montage
+        <stonerimg.ImageStack.montage>`.
 
         Parameters
         ----------
         columns : int, optional
-            Tiles per row (default: about square).
-        size : int or None, default 256
+            Tiles per row (default: about square, ``ceil(sqrt(n))``).
+        size : int or None, default None
             Shrink each image (every n-th pixel) until its longer side is at most
             ``size`` pixels; ``None`` keeps them whole.
-        gap : int, default 2
-            Masked pixels between tiles.
-        normalise : bool, default True
+        gap : int, default 0
+            Pixels between tiles (``pad`` is another name for it).
+        fill : scalar, default 0
+            Value of the gaps, of the padding around smaller images and of the
+            empty cells; those pixels are masked.
+        normalise : bool, default False
             Scale each tile to 0..1 between its 0.5 and 99.5 percentiles, so
-            images of different brightness can be compared by eye.
+            images of different brightness can be compared by eye (the result is
+            then float64).
+        errors : {"raise", "skip", "warn"}, optional
+            As :meth:`average`.
 
         Returns
         -------
         ImageFile
-            A float64 image; gaps and the padding around smaller images are
-            masked.  ``montage.names`` lists the files row by row and
-            ``montage.grid`` gives ``(rows, columns)``.
+            In the images' common dtype; ``montage.names`` lists the files row
+            by row, ``montage.grid`` gives ``(rows, columns)`` and
+            ``montage.origins`` the ``(x, y)`` of each tile.
         """
-        if not len(self):
-            raise ValueError("the folder has no files to tile")
-        if size is not None and (isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1):
-            raise ValueError(f"size: must be a positive int or None, not {size!r}")
-        if isinstance(gap, bool) or not isinstance(gap, numbers.Integral) or gap < 0:
-            raise ValueError(f"gap: must be an int >= 0, not {gap!r}")
-        count = len(self)
-        if columns is None:
-            columns = math.ceil(math.sqrt(count))
-        elif isinstance(columns, bool) or not isinstance(columns, numbers.Integral) or columns < 1:
-            raise ValueError(f"columns: must be a positive int, not {columns!r}")
-        rows = math.ceil(count / columns)
-        tiles = []
-        for index in range(count):
-            image = np.ma.asarray(self._get(index).image)
-            if image.ndim != 2:
-                raise ValueError(f"{self._paths[index]}: montage needs 2-D images, not shape {image.shape}")
-            step = 1 if size is None else max(1, -(-max(image.shape) // size))
-            tile = image[::step, ::step].astype(np.float64)
-            if normalise:
-                tile = _percentile_scale(tile)
-            tiles.append(tile)
-        height = max(t.shape[0] for t in tiles)
-        width = max(t.shape[1] for t in tiles)
-        data = np.zeros((rows * height + (rows - 1) * gap, columns * width + (columns - 1) * gap))
-        mask = np.ones(data.shape, dtype=bool)
-        for index, tile in enumerate(tiles):
-            row, col = divmod(index, columns)
-            y, x = row * (height + gap), col * (width + gap)
-            data[y : y + tile.shape[0], x : x + tile.shape[1]] = tile.filled(0.0)
-            mask[y : y + tile.shape[0], x : x + tile.shape[1]] = np.ma.getmaskarray(tile)
-        metadata = {"montage.names": list(self._names), "montage.grid": (rows, columns)}
-        return ImageFile(ImageArray(data, mask=mask, metadata=metadata))
+        from ._frames import check_montage, montage, montage_tile
 
-    def as_stack(self, *, on_disk: bool = False):
+        if pad is not None:
+            gap = pad
+        columns, size, gap, normalise = check_montage(columns, size, gap, normalise)
+        policy = self._policy(errors, "montage")
+        if not len(self):
+            raise ValueError("montage: the folder has no files to tile")
+        tiles = []
+        for index, name in enumerate(self._names):
+            tile = policy.call(name, lambda i=index: montage_tile(self._get(i).image, size=size, normalise=normalise))
+            if tile is not SKIP:
+                tiles.append((name, tile))
+        if not tiles:
+            raise self._none_left(policy, "montage", self._root)
+        history = f"montage(columns={columns}, size={size}, gap={gap}, normalise={normalise}) of {self._root}"
+        return self._finish(policy, montage(tiles, columns=columns, gap=gap, fill=fill, history=history))
+
+    def as_stack(self, *, on_disk: bool = False, errors: str | None = None):
         """Copy every image into one :class:`~stonerimg.stack.ImageStack` (they must share a shape).
 
         Parameters
@@ -1503,23 +1663,57 @@ class ImageFolder:
             :data:`stonerimg.config.disk_image_dir`, see :func:`stonerimg.empty`)
             instead of memory, so the folder may hold more than fits in memory;
             every frame must have frame 0's dtype or one that casts to it safely.
+        errors : {"raise", "skip", "warn"}, optional
+            As :meth:`average`: a file that cannot be loaded, or whose shape
+            differs from the first good file's, is left out (``"skip"``,
+            ``"warn"``) or stops the run.  ``ImageStack(folder)`` does the same
+            with the folder's :attr:`errors`.
         """
+        policy = self._policy(errors, "as_stack")
+        frames = _StackSource(self, policy)
         if on_disk:
             from .lazy import stack_on_disk
 
-            return stack_on_disk(self)
-        from .stack import ImageStack
+            stack = stack_on_disk(frames)
+        else:
+            from .stack import ImageStack
 
-        return ImageStack(self)  # streams: the stack copies one image at a time into its buffer
+            stack = ImageStack(frames)  # streams: the stack copies one image at a time into its buffer
+        return self._finish(policy, stack)
 
 
-def _percentile_scale(tile: np.ma.MaskedArray) -> np.ma.MaskedArray:
-    values = tile.compressed()
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return tile
-    low, high = np.percentile(values, [0.5, 99.5])
-    return np.ma.clip((tile - low) / ((high - low) or 1.0), 0.0, 1.0)
+class _StackSource:
+    """The good documents of a folder, one at a time, for a stack to copy (sized as the folder, an upper bound).
+
+    A file that does not load, or whose shape or dtype the stack refuses,
+    goes to the policy; the stack sees only the frames it can take.
+    """
+
+    def __init__(self, folder: ImageFolder, policy: Policy):
+        self.folder = folder
+        self.policy = policy
+
+    def __len__(self) -> int:
+        return len(self.folder)
+
+    def __iter__(self) -> Iterator[ImageFile]:
+        shape = None
+        for index, document in self.folder._documents(self.policy):
+            image = document.image
+            if shape is None:
+                shape = image.shape
+            elif image.shape != shape:
+                self.policy.call(
+                    self.folder._names[index],
+                    _refuse,
+                    f"its shape {image.shape} differs from the first image's {shape}",
+                )
+                continue
+            yield document
+
+
+def _refuse(message: str) -> NoReturn:
+    raise ValueError(message)
 
 
 def _is_scalar(value) -> bool:
@@ -1573,46 +1767,6 @@ def _structured_table(names: list[str], columns: dict[str, list]) -> np.ndarray:
         else:
             table[key] = filled
     return table
-
-
-class _RunningStats:
-    """Per-pixel running weighted mean and sum of squared deviations (West's algorithm), masks respected."""
-
-    def __init__(self, first: ImageFile):
-        self.shape = first.shape
-        self.template = first
-        self.n = 0
-        self.count = np.zeros(self.shape, dtype=np.int64)
-        self.weight = np.zeros(self.shape)
-        self.mean = np.zeros(self.shape)
-        self.m2 = np.zeros(self.shape)
-        self.common = {k: v for k, v in first.metadata.items() if k != "history"}
-
-    def add(self, document: ImageFile, weight: float) -> None:
-        image = document.image
-        if image.shape != self.shape:
-            raise ValueError(f"its shape {image.shape} differs from the first image's {self.shape}")
-        valid = ~np.ma.getmaskarray(image)
-        x = np.where(valid, np.asarray(image.data, dtype=np.float64), 0.0)
-        w = valid * float(weight)
-        total = self.weight + w
-        delta = x - self.mean
-        step = np.divide(delta * w, total, out=np.zeros(self.shape), where=total > 0)
-        self.m2 += self.weight * delta * step
-        self.mean += step
-        self.weight = total
-        self.count += valid
-        self.n += 1
-        metadata = document.metadata
-        for key in [k for k, v in self.common.items() if k not in metadata or not _values_equal(metadata[k], v)]:
-            del self.common[key]
-
-    def result(self, values: np.ndarray, masked: np.ndarray, description: str) -> ImageFile:
-        metadata = dict(self.common)
-        metadata["history"] = [description]
-        image = ImageArray(np.where(masked, 0.0, values), mask=masked.copy(), metadata=metadata)
-        document = type(self.template)(image)
-        return document
 
 
 class FolderGroups(Mapping):

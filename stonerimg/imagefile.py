@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import copy as _copy
-import html
-import io
 import operator
 import os
 from collections.abc import Mapping
@@ -344,34 +341,17 @@ class ImageFile:
         name = f"{self.filename!r}, " if self.filename else ""
         return f"{type(self).__name__}({name}shape={self.shape}, dtype={self.dtype})"
 
-    def _repr_png_(self) -> bytes:
-        """Return a PNG thumbnail (at most 256 pixels on a side) for notebooks."""
-        from PIL import Image
+    def _repr_png_(self) -> bytes | None:
+        """Return a PNG thumbnail at the image's physical aspect ratio (see :mod:`stonerimg.notebook.repr`)."""
+        from .notebook.repr import image_png
 
-        buffer = io.BytesIO()
-        Image.fromarray(_thumbnail(self._image)).save(buffer, format="PNG")
-        return buffer.getvalue()
+        return image_png(self)
 
     def _repr_html_(self) -> str:
-        """Return a thumbnail with the shape, dtype, file and the most useful metadata."""
-        png = base64.b64encode(self._repr_png_()).decode("ascii")
-        cal = self.calibration
-        rows = [
-            ("class", type(self).__name__),
-            ("shape", f"{self.shape} (x={self.shape[-1]}, y={self.shape[-2]})"),
-            ("dtype", str(self.dtype)),
-            ("file", self.filename or "(in memory)"),
-            ("pixel size", f"{cal.x.scale:g} {cal.x.units} x {cal.y.scale:g} {cal.y.units}"),
-            ("metadata items", str(len(self.metadata))),
-        ]
-        shown = [k for k in self.metadata if not k.startswith("calibration.") and k != "history"][:12]
-        rows += [(k, repr(self.metadata[k])[:60]) for k in shown]
-        if "history" in self.metadata:
-            rows.append(("history", " → ".join(map(str, self.metadata["history"]))[:200]))
-        cells = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows
-        )
-        return f"<div style='display:flex;gap:1em'><img src='data:image/png;base64,{png}'/><table>{cells}</table></div>"
+        """Return the notebook view: thumbnail, key facts, calibration, metadata tree, history."""
+        from .notebook.repr import image_html
+
+        return image_html(self)
 
 
 def _writes_in_place(current: ImageArray, result: ImageArray) -> bool:
@@ -410,21 +390,3 @@ def _copy_mask(current: ImageArray, mask) -> None:
         own.fill(False)
     elif not _same_memory(own, mask):
         np.copyto(own, mask)
-
-
-def _thumbnail(image: ImageArray, size: int = 256) -> np.ndarray:
-    """Make an 8-bit thumbnail scaled between the 0.5 and 99.5 percentiles."""
-    data = np.ma.asarray(image)
-    while data.ndim > 2 and not (data.ndim == 3 and data.shape[-1] in (3, 4)):
-        data = data[0]
-    if data.size == 0:
-        return np.zeros((1, 1), dtype=np.uint8)
-    step = max(1, -(-max(data.shape[:2]) // size))
-    small = data[::step, ::step].astype(float)
-    values = small.compressed()
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return np.zeros(small.shape, dtype=np.uint8)
-    low, high = np.percentile(values, [0.5, 99.5])
-    scaled = (small.filled(low) - low) / ((high - low) or 1.0)
-    return (np.clip(np.nan_to_num(scaled, nan=0.0), 0, 1) * 255).astype(np.uint8)

@@ -1031,6 +1031,10 @@ class DiskImageStack(ImageStack):
             yield start, self._frames(start, stop)[:, rows, cols]
 
     def _masked_blocks(self):
+        # the statistics and montage of ImageStack (stonerimg._frames) read the frames through here
+        if self.__dict__["_detached"]:
+            yield from super()._masked_blocks()
+            return
         mask = self.__dict__["_frame_mask"]
         offset = self.__dict__["_start"]
         for start, block in self._blocks():
@@ -1038,47 +1042,6 @@ class DiskImageStack(ImageStack):
                 yield start, block, None
             else:
                 yield start, block, mask[offset + start : offset + start + len(block)]
-
-    def mean(self) -> ImageFile:
-        """Return the mean of the frames, pixel by pixel (streamed over the file; masked pixels ignored)."""
-        if self.__dict__["_detached"]:
-            return super().mean()
-        return self._streamed_average(None, "mean")
-
-    def average(self, weights=None) -> ImageFile:
-        """Return the weighted mean of the frames (streamed over the file); see :meth:`ImageStack.average`."""
-        if self.__dict__["_detached"] or weights is None:
-            return self.mean() if weights is None else super().average(weights)
-        from .stack import _check_weights
-
-        return self._streamed_average(_check_weights(weights, len(self)), "average")
-
-    def _streamed_average(self, weights, name: str) -> ImageFile:
-        """Add the frames up one at a time into one float64 frame (no temporaries of a block's size)."""
-        self._check_not_empty(name)
-        total = np.zeros(self.frame_shape, np.float64)
-        weighted = None if weights is None else np.empty(self.frame_shape, np.float64)
-        count = None if self.__dict__["_frame_mask"] is None else np.zeros(self.frame_shape, np.float64)
-        for start, block, mask in self._masked_blocks():
-            for k, frame in enumerate(block):
-                weight = 1.0 if weights is None else float(weights[start + k])
-                if mask is not None:
-                    keep = ~mask[k]
-                    frame = np.where(keep, frame, 0)
-                    count[keep] += weight
-                if weighted is None:
-                    np.add(total, frame, out=total)
-                else:
-                    total += np.multiply(frame, weight, out=weighted)
-        if count is None:
-            total /= float(len(self)) if weights is None else float(weights.sum())
-            result = np.ma.asarray(total)
-        else:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                total /= np.where(count == 0, 1, count)
-            result = np.ma.masked_where(count == 0, total, copy=False)
-        kwargs = None if weights is None else {"weights": weights.tolist()}
-        return self._result(result.astype(self._float_dtype(), copy=False), name, kwargs)
 
     def _apply_each(self, call):
         if self.__dict__["_detached"]:
@@ -1600,7 +1563,12 @@ def open_tiff(path, mode: str = "r", **kwargs):
 
 
 def _hdf5_backend(path, dataset, mode: str, flip: bool = False) -> _Backend:
-    """Map a contiguous uncompressed dataset; read others through h5py."""
+    """Map a contiguous uncompressed dataset; read others through h5py.
+
+    A dataset reached through an external link lives in another file (one the
+    ``external`` policy allowed): the backend reads that file.
+    """
+    path = dataset.file.filename
     offset = dataset.id.get_offset() if dataset.chunks is None and dataset.external is None else None
     shape = _image_shape(path, dataset.shape)
     if offset is not None and not dataset._filters:
@@ -1678,7 +1646,9 @@ def open_stxm(path, mode: str = "r", **kwargs):
     return _document(backend, 2, metadata, cls=stxm.STXMImage, mask=mask)
 
 
-def open(path, mode: str = "r", *, fmt: str | None = None, cls: type | None = None, **kwargs):  # noqa: A001
+def open(
+    path, mode: str = "r", *, fmt: str | None = None, cls: type | None = None, external: str | None = None, **kwargs
+):  # noqa: A001
     """Open an image file with its pixels left in the file (a disk image).
 
     The format is chosen as :func:`stonerimg.load` chooses it; only formats
@@ -1696,6 +1666,9 @@ def open(path, mode: str = "r", *, fmt: str | None = None, cls: type | None = No
         Use only the format of this name.
     cls : type, optional
         Try only formats giving this :class:`~stonerimg.ImageFile` subclass.
+    external : {"below", "none", "any"}, optional
+        Where an HDF5 file may keep data outside itself, as for
+        :func:`stonerimg.load` (default :data:`stonerimg.config.external`).
     **kwargs
         Passed to the format's ``open`` (e.g. ``signal=`` for NeXus).
 
@@ -1712,6 +1685,13 @@ def open(path, mode: str = "r", *, fmt: str | None = None, cls: type | None = No
         If no format can open the file lazily (naming the formats that can), or
         every one that tried failed (with each reason).
     """
+    from .formats._hdf5 import using_external
+
+    with using_external(external):
+        return _open(path, mode, fmt, cls, kwargs)
+
+
+def _open(path, mode, fmt, cls, kwargs):
     from .formats import _all_formats, _first_that_works, _head, _resolve, candidates, get
 
     mode = _check_mode(mode)
@@ -1745,7 +1725,8 @@ def stack_on_disk(images, *, metadata: Mapping | None = None) -> DiskImageStack:
     ----------
     images : sized iterable
         2-D images (ImageFile, ImageArray, arrays or paths) of one shape; only
-        one is held at a time.  Frame 0 sets the dtype; a later frame whose
+        one is held at a time.  Its length is an upper bound (a folder that
+        skips bad files gives fewer).  Frame 0 sets the dtype; a later frame whose
         dtype does not cast safely to it is an error.
     metadata : mapping, optional
         Shared metadata; each frame's record keeps what differs from it.
@@ -1781,8 +1762,6 @@ def stack_on_disk(images, *, metadata: Mapping | None = None) -> DiskImageStack:
             records.append(_difference(md, shared))
             filenames.append(filename)
             classes.append(cls)
-        if len(records) != n:
-            raise ValueError(f"the source gave {len(records)} images, fewer than its length, {n}")
     except BaseException:
         for scratch in (backend, mask_backend):
             if scratch is not None:
@@ -1797,4 +1776,5 @@ def stack_on_disk(images, *, metadata: Mapping | None = None) -> DiskImageStack:
         mask = mask_backend.full()
     stack = DiskImageStack._on_backend(backend, shared, records, filenames, classes, mask=mask)
     stack.__dict__["_mask_backend"] = mask_backend
+    stack.__dict__["_stop"] = len(records)  # a folder that skipped bad files gives fewer than its length
     return stack

@@ -14,6 +14,7 @@ import datetime as _dt
 import json
 import math
 import re
+import weakref
 import zlib
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -191,11 +192,43 @@ class Metadata(dict):
     True
     """
 
-    __slots__ = ()
+    # ``_borrowers``: weak references to the images that read this dictionary until
+    # they first need their own copy (copy-on-write; see ImageArray._borrow)
+    __slots__ = ("_borrowers",)
 
     def __init__(self, *args, **kwargs):
         super().__init__()
+        self._borrowers = None
         self.update(*args, **kwargs)
+
+    def __reduce__(self):
+        return (type(self), (dict(self),))
+
+    def _lend(self, image) -> None:
+        """Let ``image`` read this dictionary as its metadata until it or this dictionary changes."""
+        try:
+            borrowers = self._borrowers
+        except AttributeError:  # made without __init__ (e.g. dict.__new__)
+            borrowers = None
+        if borrowers is None:
+            borrowers = self._borrowers = []
+        borrowers.append(weakref.ref(image))
+        n = len(borrowers)
+        if n >= 64 and not n & (n - 1):  # at powers of two, forget images that are gone
+            borrowers[:] = [ref for ref in borrowers if ref() is not None]
+
+    def _release(self) -> None:
+        """Give every image that still reads this dictionary its own copy, before it changes."""
+        try:
+            borrowers = self._borrowers
+        except AttributeError:
+            return
+        if borrowers:
+            self._borrowers = None
+            for ref in borrowers:
+                image = ref()
+                if image is not None:
+                    image._own_metadata(self)
 
     @staticmethod
     def _check_key(key):
@@ -209,7 +242,13 @@ class Metadata(dict):
             # copied shallowly), so arrays are stored as read-only copies that nobody can change
             value = value.copy()
             value.flags.writeable = False
-        super().__setitem__(self._check_key(key), value)
+        key = self._check_key(key)
+        self._release()
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key):
+        self._release()
+        super().__delitem__(key)
 
     def update(self, *args, **kwargs):
         """Update from a mapping or iterable of pairs, checking that keys are strings."""
@@ -217,7 +256,9 @@ class Metadata(dict):
             raise TypeError(f"update expected at most 1 positional argument, got {len(args)}")
         other = args[0] if args else ()
         if isinstance(other, Metadata):
-            super().update(other)
+            if other:
+                self._release()
+                super().update(other)
         else:
             items = other.items() if isinstance(other, Mapping) else other
             for key, value in items:
@@ -225,9 +266,31 @@ class Metadata(dict):
         for key, value in kwargs.items():
             self[key] = value
 
+    def __ior__(self, other):
+        self.update(other)
+        return self
+
     def setdefault(self, key, default=None):
         """Insert ``key`` with ``default`` unless present; return its value."""
-        return super().setdefault(self._check_key(key), default)
+        key = self._check_key(key)
+        if key not in self:
+            self._release()
+        return super().setdefault(key, default)
+
+    def pop(self, *args):
+        """Remove a key and return its value (see :meth:`dict.pop`)."""
+        self._release()
+        return super().pop(*args)
+
+    def popitem(self):
+        """Remove and return the last item (see :meth:`dict.popitem`)."""
+        self._release()
+        return super().popitem()
+
+    def clear(self):
+        """Remove every item."""
+        self._release()
+        super().clear()
 
     def copy(self) -> Metadata:
         """Return a shallow copy (a new dictionary; the values are shared)."""
@@ -258,6 +321,12 @@ class Metadata(dict):
 
     def __repr__(self):
         return f"Metadata({dict.__repr__(self)})"
+
+    def _repr_html_(self) -> str:
+        """Return the notebook view: key facts, calibration, the items as a collapsible tree, history."""
+        from .notebook.repr import metadata_html
+
+        return metadata_html(self)
 
     def group(self, prefix: str) -> Metadata:
         """Return the items whose key starts with ``prefix + "."``, with that prefix removed.

@@ -112,6 +112,12 @@ def _as_2d_image(item, where: str) -> tuple[np.ndarray, np.ndarray | None, Mappi
     return np.asarray(np.ma.getdata(item)), mask, metadata, filename, cls
 
 
+def _is_folder(source) -> bool:
+    from .folder import ImageFolder
+
+    return isinstance(source, ImageFolder)
+
+
 def _check_weights(weights, n: int) -> np.ndarray:
     w = np.asarray(weights, dtype=float)
     if w.shape != (n,):
@@ -245,7 +251,10 @@ class ImageStack:
           copying** (the ImageArray's metadata becomes the shared metadata);
         - another :class:`ImageStack`: a new stack on the same buffer, with
           copies of its metadata;
-        - a list (or any iterable, such as an ``ImageFolder``) of 2-D images,
+        - an :class:`~stonerimg.ImageFolder`, or the path of a directory (read
+          as ``ImageFolder(path)``): its images, one at a time, with the
+          folder's errors policy (files left out are in :attr:`skipped`);
+        - a list (or any iterable) of 2-D images,
           :class:`~stonerimg.ImageFile` objects, arrays or file paths, all of one
           shape: copied into one new buffer (dtypes are promoted to a common
           one); each image's metadata and file name become that frame's;
@@ -284,6 +293,10 @@ class ImageStack:
     (-1.0, 'Py')
     """
 
+    #: The files left out when the stack was made from a folder (see :meth:`ImageFolder.as_stack
+    #: <stonerimg.ImageFolder.as_stack>`), with their reasons.
+    skipped: tuple = ()
+
     def __init__(
         self,
         source=None,
@@ -299,10 +312,15 @@ class ImageStack:
             image = source._image.view(type(source._image))
             records = [r.copy() for r in source._records]
             filenames, classes = list(source._filenames), list(source._classes)
-        elif isinstance(source, (str, os.PathLike)):
-            loaded = type(self).from_tiff(source)
+        elif isinstance(source, (str, os.PathLike)) or _is_folder(source):
+            if not _is_folder(source) and os.path.isdir(source):
+                from .folder import ImageFolder
+
+                source = ImageFolder(source)
+            loaded = source.as_stack() if _is_folder(source) else type(self).from_tiff(source)
             image, records = loaded._image, loaded._records
             filenames, classes = loaded._filenames, loaded._classes
+            self.skipped = loaded.skipped
         elif isinstance(source, np.ndarray) or (isinstance(source, ImageFile) and source.ndim == 3):
             if isinstance(source, ImageFile):
                 source = source.image
@@ -483,6 +501,18 @@ class ImageStack:
     def __repr__(self):
         n, rows, cols = self.shape
         return f"{type(self).__name__}({n} frames of {rows} x {cols}, dtype={self.dtype})"
+
+    def _repr_html_(self) -> str:
+        """Return the notebook view: a strip of frames, the length, shared metadata (see stonerimg.notebook)."""
+        from .notebook.repr import stack_html
+
+        return stack_html(self)
+
+    def _repr_png_(self) -> bytes | None:
+        """Return a PNG strip of up to eight frames."""
+        from .notebook.repr import stack_png
+
+        return stack_png(self)
 
     def __eq__(self, other):
         if not isinstance(other, ImageStack):
@@ -776,6 +806,10 @@ class ImageStack:
         self._records = records
         return self
 
+    #: Crop every frame to one box (in place); the same call as ``ImageFile.crop`` and
+    #: :meth:`ImageFolder.crop <stonerimg.ImageFolder.crop>`.  ``crop_stack`` is its other name.
+    crop = crop_stack
+
     def subtract(self, background) -> ImageStack:
         """Subtract a background from every frame (in place); return the stack.
 
@@ -834,6 +868,111 @@ class ImageStack:
                 self._image._set_mask_fast(mask)
             mask |= np.asarray(back_mask, dtype=bool)
         _append_history(self._image.metadata, _history_entry("subtract", (what,)))
+        return self
+
+    def _bare_frame(self, i: int) -> ImageArray:
+        """Frame ``i`` as an ImageArray view without metadata (what a registration reads)."""
+        frame = self._image[i]
+        frame.metadata = {}
+        return frame
+
+    def align(
+        self,
+        ref=0,
+        *,
+        method: str | None = None,
+        box=None,
+        upsample_factor: int | None = None,
+        function: str = "align",
+        **kwargs,
+    ) -> ImageStack:
+        """Register every frame onto a reference frame or image, in place; return the stack (Stoner's call).
+
+        The same call as :meth:`ImageFolder.align <stonerimg.ImageFolder.align>`;
+        both run :func:`stonerimg._frames.register_frames`.
+
+        Parameters
+        ----------
+        ref : int or image, default 0
+            A frame of the stack (its index) or an image of the frames' shape.
+        method : {"scharr", "phase"}, optional
+            What is correlated (default: the function's, ``"scharr"`` for
+            ``align``, ``"phase"`` for ``correct_drift``).
+        box : optional
+            The region in which the shift is measured (any form
+            :func:`~stonerimg.funcs.parse_box` accepts); the whole frame moves.
+        upsample_factor : int, optional
+            The shift is found to ``1 / upsample_factor`` of a pixel (default:
+            the function's, 100 for ``align``).
+        function : {"align", "correct_drift"}, default "align"
+            :func:`~stonerimg.funcs.registration.align` or
+            :func:`~stonerimg.funcs.registration.correct_drift`.
+        **kwargs
+            Passed to the function (``order``, ``mode``, ``prefilter``, ...).
+
+        Returns
+        -------
+        ImageStack
+            Each frame's record holds what the function records: ``align.shift``
+            (the ``(x, y)`` shift applied), ``align.error``, ``align.method`` (or
+            ``correct_drift``/``drift_shift``/``drift_error``) and
+            ``translation_limits``; the shared metadata holds
+            ``translation_limits``, the box valid in every frame.
+
+        Raises
+        ------
+        ValueError
+            If a frame cannot be registered (naming the frame); every frame is
+            registered before any is written, so the stack is then unchanged.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from scipy import ndimage
+        >>> yy, xx = np.mgrid[:64, :80]
+        >>> ref = sum(np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / 8.0) for x, y in [(20, 15), (50, 40), (60, 20)])
+        >>> stack = ImageStack([ref, ndimage.shift(ref, (-1.4, 2.3))])  # frame 1 moved x + 2.3, y - 1.4
+        >>> np.round(stack.align(0, method="phase").metadata_of(1)["align.shift"], 2).tolist()
+        [-2.3, 1.4]
+        """
+        from ._frames import Policy, reference_image, register_frames
+
+        self._check_not_empty("align")
+        if isinstance(ref, (numbers.Integral, np.integer)) and not isinstance(ref, bool):
+            reference = reference_image(self._image[_frame_index(ref, len(self))])
+        else:
+            reference = reference_image(ref)
+        options = {k: v for k, v in (("method", method), ("upsample_factor", upsample_factor)) if v is not None}
+        if box is not None:
+            options["box"] = box
+        results = register_frames(
+            [(f"frame {i}", lambda i=i: self._bare_frame(i)) for i in range(len(self))],
+            reference,
+            function=function,
+            policy=Policy("raise", function),
+            **options,
+            **kwargs,
+        )
+        images = [result for _, result in results]
+        self._ensure_writeable()
+        self._commit(images)
+        keys = ("align.shift", "align.error", "align.method", "correct_drift", "drift_shift", "drift_error")
+        xmin, xmax, ymin, ymax = self._image.max_box
+        for record, image in zip(self._records, images, strict=True):
+            record.update({k: image.metadata[k] for k in keys if k in image.metadata})
+            limits = image.metadata.get("translation_limits")
+            if limits is not None:
+                record["translation_limits"] = limits
+                xmin, xmax, ymin, ymax = (
+                    max(xmin, limits[0]),
+                    min(xmax, limits[1]),
+                    max(ymin, limits[2]),
+                    min(ymax, limits[3]),
+                )
+        shared = self._image.metadata
+        shared["translation_limits"] = (int(xmin), int(xmax), int(ymin), int(ymax))
+        ref_text = ref if isinstance(ref, (numbers.Integral, np.integer)) else "image"
+        _append_history(shared, _history_entry("align", (ref_text,), {**options, "function": function, **kwargs}))
         return self
 
     def correct_drifts(
@@ -898,7 +1037,8 @@ class ImageStack:
         >>> np.round(stack.correct_drifts().metadata_of(1)["correct_drift"], 2).tolist()
         [2.3, -1.4]
         """
-        from .funcs.registration import _shift_image, _translation_limits, correct_drift
+        from ._frames import Policy, register_frames
+        from .funcs.registration import _shift_image, _translation_limits
 
         n = len(self)
         ref_index = _frame_index(ref_index, n)
@@ -907,28 +1047,26 @@ class ImageStack:
         interpolation = {k: kwargs.pop(k) for k in ("order", "mode", "cval") if k in kwargs}
         if kwargs:
             raise TypeError(f"correct_drifts got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
-        measured = []  # (drift, shift, error) of each frame
-        for i in range(n):
-            if i == ref_index:
-                measured.append(((0.0, 0.0), (0.0, 0.0), 0.0))
-                continue
-            frame = self._image[i]
-            frame.metadata = {}
-            try:
-                result = correct_drift(
-                    frame,
-                    ref,
-                    box=box,
-                    upsample_factor=upsample_factor,
-                    do_shift=False,
-                    method=method,
-                    **interpolation,
-                )
-            except ValueError as err:
-                raise ValueError(f"frame {i}: {err}") from err
+        others = [i for i in range(n) if i != ref_index]
+        results = register_frames(
+            [(f"frame {i}", lambda i=i: self._bare_frame(i)) for i in others],
+            ref,
+            function="correct_drift",
+            policy=Policy("raise", "correct_drifts"),
+            box=box,
+            upsample_factor=upsample_factor,
+            do_shift=False,
+            method=method,
+            **interpolation,
+        )
+        measured = [((0.0, 0.0), (0.0, 0.0), 0.0)] * n  # (drift, shift, error) of each frame
+        for position, result in results:
             md = result.metadata
-            measured.append((tuple(md["correct_drift"]), tuple(md["drift_shift"]), float(md["drift_error"])))
-            logger.debug("frame %d: drift %s", i, measured[-1][0])
+            measured[others[position]] = (
+                tuple(md["correct_drift"]),
+                tuple(md["drift_shift"]),
+                float(md["drift_error"]),
+            )
         if do_shift:
             self._ensure_writeable()
         xmin, xmax, ymin, ymax = self._image.max_box
@@ -968,6 +1106,9 @@ class ImageStack:
         _append_history(shared, _history_entry("correct_drifts", (), {**options, **interpolation}))
         return self
 
+    #: Another name for :meth:`correct_drifts` (the name of the image function it applies to every frame).
+    correct_drift = correct_drifts
+
     # ------------------------------------------------------------ statistics
     def _masked(self) -> np.ma.MaskedArray:
         """Return the buffer as a plain masked array (no ImageArray overhead in NumPy's reductions)."""
@@ -990,11 +1131,34 @@ class ImageStack:
         if len(self) == 0:
             raise ValueError(f"{what}: the stack has no frames")
 
+    def _masked_blocks(self) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+        """Yield ``(first frame, (k, y, x) pixels, their (k, y, x) mask or None)`` over the frames."""
+        mask = self._image._mask
+        for start, block in self._blocks():
+            yield start, block, None if mask is np.ma.nomask else mask[start : start + len(block)]
+
+    def _statistic(self, accumulator, name: str, weights=None, kwargs: Mapping | None = None):
+        """Stream every frame into ``accumulator`` (:mod:`stonerimg._frames`); return it."""
+        self._check_not_empty(name)
+        for start, block, mask in self._masked_blocks():
+            for k, frame in enumerate(block):
+                weight = 1.0 if weights is None else weights[start + k]
+                accumulator.add(frame, None if mask is None else mask[k], weight)
+        return accumulator
+
+    def _statistic_image(self, values, masked, name: str, kwargs: Mapping | None = None) -> ImageFile:
+        from ._frames import statistic_image
+
+        metadata = Metadata(self.metadata)
+        metadata["stack.frames"] = len(self)
+        return statistic_image(values, masked, metadata=metadata, history=_history_entry(name, (), kwargs))
+
     def mean(self) -> ImageFile:
         """Return the mean of the frames, pixel by pixel, ignoring masked pixels.
 
-        Pixels masked in every frame stay masked.  Integer stacks give float64;
-        float stacks keep their dtype (the sum is taken in float64).
+        Pixels masked in every frame stay masked.  The result is float64 (as
+        every statistic of a stack or a folder), summed frame by frame, so a
+        disk stack is read one window at a time.
 
         Examples
         --------
@@ -1002,9 +1166,10 @@ class ImageStack:
         >>> ImageStack(np.array([[[1, 2]], [[3, 6]]])).mean().data.tolist()
         [[2.0, 4.0]]
         """
-        self._check_not_empty("mean")
-        mean = self._masked().mean(axis=0, dtype=np.float64)
-        return self._result(np.ma.asarray(mean).astype(self._float_dtype()), "mean")
+        from ._frames import RunningMean
+
+        values, masked = self._statistic(RunningMean(), "mean").result()
+        return self._statistic_image(values, masked, "mean")
 
     def average(self, weights=None) -> ImageFile:
         """Return the weighted mean of the frames (one weight per frame), ignoring masked pixels.
@@ -1020,89 +1185,111 @@ class ImageStack:
         >>> ImageStack(np.array([[[1.0, 2.0]], [[3.0, 6.0]]])).average(weights=[3, 1]).data.tolist()
         [[1.5, 3.0]]
         """
+        from ._frames import RunningMean
+
         if weights is None:
             return self.mean()
         self._check_not_empty("average")
         w = _check_weights(weights, len(self))
-        masked = self._masked()
-        average = np.ma.average(masked.astype(np.float64), axis=0, weights=w)
-        return self._result(np.ma.asarray(average).astype(self._float_dtype()), "average", {"weights": w.tolist()})
+        values, masked = self._statistic(RunningMean(), "average", w).result()
+        return self._statistic_image(values, masked, "average", {"weights": w.tolist()})
 
-    def stddev(self, ddof: int = 0) -> ImageFile:
+    def stddev(self, ddof: int = 1) -> ImageFile:
         """Return the standard deviation of the frames, pixel by pixel, ignoring masked pixels.
 
-        ``ddof`` as in :func:`numpy.std` (0: divide by the number of frames).
+        Parameters
+        ----------
+        ddof : int, default 1
+            Delta degrees of freedom: ``1`` the sample standard deviation (as
+            :meth:`ImageFolder.stddev <stonerimg.ImageFolder.stddev>`), ``0``
+            NumPy's default.  Pixels with fewer than ``ddof + 1`` unmasked
+            values are masked.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> ImageStack(np.array([[[1.0]], [[2.0]], [[6.0]]])).stddev().data.round(4).tolist()
+        [[2.6458]]
         """
-        self._check_not_empty("stddev")
-        std = self._masked().std(axis=0, ddof=ddof, dtype=np.float64)
-        return self._result(np.ma.asarray(std).astype(self._float_dtype()), "stddev", {"ddof": ddof} if ddof else None)
+        from ._frames import RunningVariance
 
-    def stderr(self) -> ImageFile:
-        """Return the standard error of the mean, ``std(ddof=1) / sqrt(count)``, per pixel; masked pixels ignored."""
-        self._check_not_empty("stderr")
-        masked = self._masked().astype(np.float64)
-        count = masked.count(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            err = masked.std(axis=0, ddof=1) / np.sqrt(count)
-        err = np.ma.masked_where(count < 2, np.ma.getdata(err))
-        return self._result(err.astype(self._float_dtype()), "stderr")
+        values, masked = self._statistic(RunningVariance(), "stddev").std(ddof)
+        return self._statistic_image(values, masked, "stddev", {"ddof": ddof})
 
-    def montage(self, columns: int | None = None, pad: int = 0, fill=0) -> ImageFile:
+    def stderr(self, ddof: int = 1) -> ImageFile:
+        """Return the standard error of the mean, ``stddev(ddof) / sqrt(count)``, per pixel; masked pixels ignored."""
+        from ._frames import RunningVariance
+
+        values, masked = self._statistic(RunningVariance(), "stderr").std(ddof, error=True)
+        return self._statistic_image(values, masked, "stderr", {"ddof": ddof})
+
+    def montage(
+        self,
+        *,
+        columns: int | None = None,
+        size: int | None = None,
+        gap: int = 0,
+        fill=0,
+        normalise: bool = False,
+        pad: int | None = None,
+    ) -> ImageFile:
         """Lay the frames out in a grid, row by row, for a quick look.
+
+        The same call, defaults and result as :meth:`ImageFolder.montage
+        <stonerimg.ImageFolder.montage>`.
 
         Parameters
         ----------
         columns : int, optional
             Frames per row (default ``ceil(sqrt(n))``).
-        pad : int, default 0
-            Pixels between neighbouring frames.
+        size : int or None, default None
+            Shrink each frame (every n-th pixel) until its longer side is at
+            most ``size`` pixels; ``None`` keeps them whole.
+        gap : int, default 0
+            Pixels between neighbouring frames (``pad`` is another name for it).
         fill : scalar, default 0
-            Value of the padding and of the empty cells after the last frame;
+            Value of the gaps and of the empty cells after the last frame;
             those pixels are also masked.
+        normalise : bool, default False
+            Scale each frame to 0..1 between its 0.5 and 99.5 percentiles (the
+            result is then float64).
 
         Returns
         -------
         ImageFile
-            Of shape ``(rows * y + (rows - 1) * pad, columns * x + (columns - 1) * pad)``,
+            Of shape ``(rows * y + (rows - 1) * gap, columns * x + (columns - 1) * gap)``,
             the stack's dtype and the shared metadata, with ``montage.columns``,
-            ``montage.rows`` and ``montage.origins`` (the ``(x, y)`` of each
-            frame's top-left pixel) added.
+            ``montage.rows``, ``montage.grid``, ``montage.names`` (the frames'
+            file names) and ``montage.origins`` (the ``(x, y)`` of each frame's
+            top-left pixel) added.
 
         Examples
         --------
         >>> import numpy as np
-        >>> grid = ImageStack(np.arange(3 * 2 * 2).reshape(3, 2, 2)).montage(columns=2, pad=1, fill=-1)
+        >>> grid = ImageStack(np.arange(3 * 2 * 2).reshape(3, 2, 2)).montage(columns=2, gap=1, fill=-1)
         >>> grid.data.tolist()
         [[0, 1, -1, 4, 5], [2, 3, -1, 6, 7], [-1, -1, -1, -1, -1], [8, 9, -1, -1, -1], [10, 11, -1, -1, -1]]
         """
-        n = len(self)
+        from ._frames import check_montage, montage, montage_tile
+
+        if pad is not None:
+            gap = pad
+        columns, size, gap, normalise = check_montage(columns, size, gap, normalise)
         self._check_not_empty("montage")
-        if columns is None:
-            columns = int(np.ceil(np.sqrt(n)))
-        if isinstance(columns, bool) or not isinstance(columns, numbers.Integral) or columns < 1:
-            raise ValueError(f"columns: must be a positive int, not {columns!r}")
-        if isinstance(pad, bool) or not isinstance(pad, numbers.Integral) or pad < 0:
-            raise ValueError(f"pad: must be a non-negative int, not {pad!r}")
-        columns = min(int(columns), n)
-        rows = -(-n // columns)
-        y, x = self.frame_shape
-        out_shape = (rows * y + (rows - 1) * pad, columns * x + (columns - 1) * pad)
-        data = np.full(out_shape, fill, dtype=self.dtype)
-        mask = np.ones(out_shape, bool)
-        frame_mask = self._image._mask
-        origins = []
-        for i in range(n):
-            r, c = divmod(i, columns)
-            top, left = r * (y + pad), c * (x + pad)
-            data[top : top + y, left : left + x] = self._image.data[i]
-            mask[top : top + y, left : left + x] = False if frame_mask is np.ma.nomask else frame_mask[i]
-            origins.append((left, top))
-        image = ImageArray(data, metadata=self._image.metadata)
-        if mask.any():
-            image._set_mask_fast(mask)
-        image.metadata.update({"montage.columns": columns, "montage.rows": rows, "montage.origins": origins})
-        _append_history(image.metadata, _history_entry("montage", (), {"columns": columns, "pad": pad}))
-        return ImageFile(image)
+        tiles = []
+        for start, block, mask in self._masked_blocks():
+            for k, frame in enumerate(block):
+                image = frame if mask is None else np.ma.MaskedArray(frame, mask=mask[k], copy=False)
+                tiles.append((self._filenames[start + k], montage_tile(image, size=size, normalise=normalise)))
+        options = {"columns": columns, "size": size, "gap": gap, "normalise": normalise}
+        return montage(
+            tiles,
+            columns=columns,
+            gap=gap,
+            fill=fill,
+            metadata=self.metadata,
+            history=_history_entry("montage", (), options),
+        )
 
     # ------------------------------------------------------------ streaming, planes, dask
     def _blocks(self, rows=slice(None), cols=slice(None)) -> Iterator[tuple[int, np.ndarray]]:

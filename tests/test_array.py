@@ -486,3 +486,65 @@ class TestNonContiguous:
         assert_array_equal(np.load(path), ref)
         assert_array_equal(ImageArray(path).data, ref)
         assert_array_equal(base, np.arange(600.0).reshape(20, 30) ** 1.5)  # input unchanged
+
+
+class TestCopyOnWriteMetadata:
+    """Views and results read their source's metadata until either changes (issue 17): never observably shared."""
+
+    MUTATIONS = {
+        "setitem": lambda md: md.__setitem__("sample", "Co"),
+        "delitem": lambda md: md.__delitem__("sample"),
+        "pop": lambda md: md.pop("sample"),
+        "popitem": lambda md: md.popitem(),
+        "update": lambda md: md.update({"sample": "Co"}),
+        "ior": lambda md: md.__ior__({"added": 1}),
+        "setdefault": lambda md: md.setdefault("added", 1),
+        "clear": lambda md: md.clear(),
+    }
+
+    @pytest.mark.parametrize("mutation", MUTATIONS)
+    @pytest.mark.parametrize("kind", DERIVED)
+    def test_source_changed_before_the_derived_image_is_read(self, image, kind, mutation):
+        before = dict(image.metadata)
+        derived = _derived(image)[kind]
+        self.MUTATIONS[mutation](image.metadata)
+        after = {k: v for k, v in derived.metadata.items() if k != "history"}
+        assert Metadata(after) == Metadata(before)
+
+    @pytest.mark.parametrize("mutation", MUTATIONS)
+    def test_chain_of_views(self, image, mutation):
+        before = dict(image.metadata)
+        child = image[1:, 1:]
+        grandchild = child[1:, 1:]
+        md = child.metadata  # the child takes its own copy; the grandchild still reads the parent's
+        self.MUTATIONS[mutation](image.metadata)
+        assert dict(grandchild.metadata) == before
+        self.MUTATIONS[mutation](md)
+        assert dict(grandchild.metadata) == before
+
+    def test_derived_image_changed_first(self, image):
+        views = [image[i:, :] for i in range(3)]
+        views[0]["sample"] = "Co"
+        assert image["sample"] == "Py"
+        assert [v["sample"] for v in views] == ["Co", "Py", "Py"]
+
+    def test_history_formatted_when_read_equals_the_eager_entry(self, image):
+        cropped = image.crop(1, -1, None, 2).crop(0.1)
+        assert cropped["history"] == ["crop(1, -1, None, 2)", "crop(0.1)"]
+        box = [1, -1, None, 2]  # a mutable argument is formatted at once
+        cropped = image.crop(box)
+        box[0] = 2
+        assert cropped["history"] == ["crop([1, -1, None, 2])"]
+
+    def test_many_short_lived_views_do_not_accumulate(self, image):
+        for _ in range(5000):
+            image[1:, 1:]
+        assert len(image.metadata._borrowers) < 128
+
+    def test_metadata_pickles_and_copies_without_its_borrowers(self, image):
+        view = image[1:, :]
+        md = pickle.loads(pickle.dumps(image.metadata))
+        assert md == image.metadata and md._borrowers is None
+        assert copy.deepcopy(image.metadata) == image.metadata
+        image["sample"] = "Co"
+        assert view["sample"] == "Py"

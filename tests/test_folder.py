@@ -511,7 +511,7 @@ def test_montage_tiles_the_images(folder):
     assert tiled.mask[:, SHAPE[1]].all()  # the gap
     assert tiled.mask[SHAPE[0] + 1 :, 2 * SHAPE[1] + 2 :].all()  # the empty sixth tile
     assert tiled.mask[SHAPE[0] + 1 + 3, 15]  # file 3 (row 1, column 0) has its pixel (3, 15) masked
-    small = part.montage(size=6)
+    small = part.montage(size=6, gap=2, normalise=True)
     assert small.shape == (2 * 4 + 2, 3 * 6 + 4)  # every 3rd pixel: 4 x 6 tiles, 2 px gaps
     assert 0.0 <= small.image.min() and small.image.max() <= 1.0
 

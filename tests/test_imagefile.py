@@ -376,8 +376,8 @@ class TestDisplay:
         img = _open_png(ImageFile(data)._repr_png_())
         assert max(img.size) <= 256
         assert min(img.size) >= 1
-        if case == "small":
-            assert img.size == (5, 4)
+        if case == "small":  # a tiny image is enlarged (nearest neighbour) to a visible thumbnail of its aspect
+            assert img.size == (256, 205)
 
     def test_repr_html(self, case):
         data = DISPLAY_CASES[case]
@@ -402,9 +402,10 @@ class TestDisplay:
 def test_repr_png_scales_intensity():
     data = np.zeros((10, 10))
     data[:, 5:] = 1.0
-    img = np.asarray(_open_png(ImageFile(data)._repr_png_()))
-    assert img[:, :5].max() == 0
-    assert img[:, 5:].min() == 255
+    img = np.asarray(_open_png(ImageFile(data)._repr_png_()))  # enlarged to 256 x 256, nearest neighbour
+    assert img.shape == (256, 256)
+    assert img[:, :128].max() == 0
+    assert img[:, 128:].min() == 255
 
 
 def test_repr_html_escapes_metadata():

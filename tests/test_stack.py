@@ -668,11 +668,13 @@ def test_stddev_and_stderr_are_mask_aware():
     assert bool(err.mask[0, 0])
 
 
-def test_integer_stack_mean_is_float64_and_float32_stays():
+def test_statistics_are_float64_for_every_dtype():
     data = np.array([[[1, 2]], [[2, 2]]], dtype=np.uint16)
     assert ImageStack(data).mean().dtype == np.float64
     assert ImageStack(data).mean().data.tolist() == [[1.5, 2.0]]
-    assert ImageStack(data.astype(np.float32)).mean().dtype == np.float32
+    # one rule for stacks and folders (stonerimg._frames): sums and results in float64
+    assert ImageStack(data.astype(np.float32)).mean().dtype == np.float64
+    assert ImageStack(data.astype(np.float32)).stddev().dtype == np.float64
 
 
 # ------------------------------------------------------------------ montage

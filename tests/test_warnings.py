@@ -24,7 +24,7 @@ def test_level_image_clipping_warning_names_the_callers_line():
     ramp = stonerimg.ImageArray(np.linspace(0, 5, 20).reshape(4, 5) ** 2)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ramp.level_image()
+        ramp.level_image(mode="clip")
     assert [w.filename for w in caught if "clipped" in str(w.message)] == [__file__]
 
 

@@ -523,6 +523,7 @@ _MICROSCOPE = {
     "voltage": (("Microscope Info.Voltage",), "V"),
     "magnification": (("Microscope Info.Indicated Magnification", "Microscope Info.Actual Magnification"), None),
     "camera_length": (("Microscope Info.STEM Camera Length", "Microscope Info.Camera Length"), "mm"),
+    "mode": (("Microscope Info.Operation Mode", "Microscope Info.Imaging Mode"), None),
     "exposure": (
         (
             "DataBar.Exposure Time (s)",

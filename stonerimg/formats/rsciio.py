@@ -104,6 +104,10 @@ def _reader_options(name: str, reader: Callable, kwargs: dict) -> dict:
 def _read(path, name: str, plugin: str, kwargs: dict) -> tuple[list, str]:
     reader, version = _file_reader(plugin)
     options = _reader_options(name, reader, dict(kwargs))
+    from ._hdf5 import _is_hdf5, check_hdf5
+
+    if _is_hdf5(path):  # .emd and any other HDF5 file: the same guards as stonerimg's own HDF5 readers
+        check_hdf5(path)
     try:
         signals = reader(str(path), lazy=False, **options)
     except (MemoryError, PermissionError, FileNotFoundError):

@@ -45,6 +45,13 @@ def describe(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _immutable(value) -> bool:
+    """Tell whether a history argument reads the same later (so its entry can be formatted later)."""
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes, np.generic)):
+        return True
+    return type(value) is tuple and all(map(_immutable, value))
+
+
 def _history_entry(name: str, args: tuple, kwargs: dict) -> str:
     parts = [describe(a) for a in args] + [f"{k}={describe(v)}" for k, v in kwargs.items()]
     return f"{name}({', '.join(parts)})"
@@ -80,22 +87,31 @@ def image_function(func: Callable | None = None, *, name: str | None = None):
     @functools.wraps(func)
     def wrapper(image, *args, **kwargs):
         image = as_image(image)
-        outer = getattr(_depth, "value", 0) == 0
-        _depth.value = getattr(_depth, "value", 0) + 1
+        depth = getattr(_depth, "value", 0)
+        _depth.value = depth + 1
         try:
             result = func(image, *args, **kwargs)
         finally:
-            _depth.value -= 1
+            _depth.value = depth
         if isinstance(result, ImageArray):
-            inputs = [image, *(a for a in (*args, *kwargs.values()) if isinstance(a, ImageArray))]
-            if any(result is i for i in inputs):
-                result = result.view(type(result))  # a new view with its own metadata
-            elif any(result._metadata is i._metadata for i in inputs):
-                result._metadata = result._metadata.copy()
-            if outer:
-                history = list(result._metadata.get("history", []))
-                history.append(_history_entry(method_name, args, kwargs))
-                result._metadata["history"] = history
+            inputs = [image]
+            for value in (*args, *kwargs.values()) if kwargs else args:
+                if isinstance(value, ImageArray):
+                    inputs.append(value)
+            own = result.__dict__.get("_meta_own")
+            for value in inputs:
+                if result is value:
+                    result = result.view(type(result))  # a new view with its own metadata
+                    break
+                if own is not None and own is value.__dict__.get("_meta_own"):
+                    result._metadata = own.copy()
+                    break
+            if depth == 0:
+                # formatted when the metadata is first read, unless an argument could change before then
+                if all(map(_immutable, args)) and (not kwargs or all(map(_immutable, kwargs.values()))):
+                    result._add_history((method_name, args, kwargs))
+                else:
+                    result._add_history(_history_entry(method_name, args, kwargs))
         return result
 
     @functools.wraps(wrapper)

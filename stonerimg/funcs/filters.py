@@ -103,10 +103,12 @@ def denoise(image: ImageArray, weight: float = 0.1, **kwargs) -> ImageArray:
 
     Notes
     -----
-    Integer (and bool) images are first converted to float64 with the
-    :func:`~stonerimg.funcs.intensity.asfloat` rules (divided by their type's
-    maximum, so uint16 data maps onto [0, 1]), exactly as scikit-image does;
-    float images are used as they are (float32 stays float32).
+    Integer (and bool) images are converted to float64 *keeping their
+    values* (counts stay counts, so ``weight`` is in counts too); float images
+    are used as they are (float32 stays float32).  scikit-image's
+    ``denoise_tv_chambolle`` instead divides integers by their type's maximum
+    (uint16 data onto [0, 1]); for that, call
+    :func:`~stonerimg.funcs.intensity.asfloat` first.
 
     Masked pixels take part in the total-variation solve like any other pixel
     (the problem couples every pixel to its neighbours, so there is no local
@@ -136,9 +138,7 @@ def denoise(image: ImageArray, weight: float = 0.1, **kwargs) -> ImageArray:
 
     def solve(frame: np.ndarray, _mask) -> np.ndarray:
         if frame.dtype.kind != "f":
-            from .intensity import _convert_array
-
-            frame = _convert_array(frame, np.dtype(np.float64), uniform=False, normalise=True)
+            frame = frame.astype(np.float64)  # values kept: no default rescales physical data
         return denoise_tv_chambolle(frame, weight=weight, **kwargs)
 
     empty = np.float64 if data.dtype.kind != "f" else np.result_type(data.dtype, np.float32)
@@ -484,6 +484,38 @@ def _fit_background(data, valid, origin, poly_vert: int, poly_horiz: int) -> tup
     return p_vert, p_horiz
 
 
+def _refuse_flat(data, levelled, background_y, background_x, mask) -> None:
+    """Raise ValueError when ``levelled`` is flat to within the round-off of the subtraction.
+
+    Round-off in the fit and the subtraction grows with the magnitude of the
+    numbers involved (the data and the background), the precision of the
+    working dtype and, slowly, the number of pixels; a spread below that bound
+    is noise, and stretching it to [-1, 1] would manufacture an image.
+    """
+    keep = np.isfinite(levelled)
+    if mask is not None:
+        keep &= ~mask
+    if not keep.any():
+        return  # normalise says there is nothing to take the range from
+    values = levelled[keep]
+    spread = float(values.max()) - float(values.min())
+    finite = data[keep]
+    scale = max(
+        abs(float(finite.max())),
+        abs(float(finite.min())),
+        float(np.max(np.abs(background_y))) + float(np.max(np.abs(background_x))),
+    )
+    eps = float(np.finfo(levelled.dtype).eps)
+    # measured worst case of pure round-off: ~360 eps * scale for 2000 x 2000 pixels; 4 sqrt(n) >= 10x that
+    tolerance = eps * scale * max(256.0, 4.0 * np.sqrt(values.size))
+    if spread <= tolerance:
+        raise ValueError(
+            f"mode='norm': the levelled image is flat (its values span {spread:.3g}, within the round-off "
+            f"{tolerance:.3g} of {levelled.dtype} numbers of size {scale:.3g}); there is nothing to normalise "
+            "-- use mode=None to keep the values"
+        )
+
+
 @image_function
 def level_image(
     image: ImageArray,
@@ -491,7 +523,7 @@ def level_image(
     poly_horiz: int = 1,
     box=None,
     poly=None,
-    mode: str | None = "clip",
+    mode: str | None = None,
 ) -> ImageArray:
     """Subtract a polynomial background ``P_v(y) + P_h(x)`` fitted to the unmasked pixels.
 
@@ -513,15 +545,19 @@ def level_image(
         image, e.g. the ``poly_vert_subtract`` and ``poly_horiz_subtract`` items
         of an image levelled before; None for either subtracts nothing in that
         direction.  ``poly_vert``, ``poly_horiz`` and ``box`` are then ignored.
-    mode : {"clip", "norm", None}, default "clip"
-        What to do with the intensity after the subtraction, as in the Stoner
-        package: ``"clip"`` saturates it to the accepted range of the input's
-        dtype (:func:`~stonerimg.funcs.intensity.dtype_limits` with
+    mode : {None, "clip", "norm"}, default None
+        What to do with the intensity after the subtraction.  None (the
+        default) keeps the levelled values as they are, in the input's units.
+        ``"clip"`` saturates them to the accepted range of the input's dtype
+        as the Stoner package's default did
+        (:func:`~stonerimg.funcs.intensity.dtype_limits` with
         ``clip_negative=False``: [-1, 1] for floats, the type's range for
         integers), warning when unmasked pixels are clipped; ``"norm"``
-        rescales it linearly so the unmasked pixels span [-1, 1]
+        rescales them linearly so the unmasked pixels span exactly [-1, 1]
         (:func:`~stonerimg.funcs.intensity.normalise`, masked pixels scaled the
-        same way); None leaves it alone -- use it for data in physical units.
+        same way) and raises ValueError when the levelled image is flat to
+        within round-off (judged against the data's magnitude and the dtype's
+        precision, never by exact equality).
 
     Returns
     -------
@@ -606,6 +642,7 @@ def level_image(
     if mode == "norm":
         from .intensity import normalise
 
+        _refuse_flat(data, levelled, background_y, background_x, _active_mask(image))
         try:
             result = normalise(result, scale=(-1.0, 1.0), scale_masked=True)
         except ValueError as err:

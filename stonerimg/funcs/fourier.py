@@ -367,6 +367,18 @@ class RadialProfile:
         """Return the columns ``r, mean, std, count`` as one ``(n, 4)`` float array."""
         return np.column_stack((self.r, self.mean, self.std, self.count.astype(np.float64)))
 
+    def _repr_html_(self) -> str:
+        """Return the notebook view: a plot and the numbers (see :mod:`stonerimg.notebook.repr`)."""
+        from ..notebook.repr import profile_html
+
+        return profile_html(self)
+
+    def _repr_png_(self) -> bytes | None:
+        """Return a small plot of the profile."""
+        from ..notebook.repr import profile_png
+
+        return profile_png(self)
+
     def plot(self, ax=None, **kwargs):
         """Plot the mean against ``r`` with a band of one standard deviation; return the axes.
 

@@ -20,7 +20,7 @@ __all__ = ["box_to_slices", "crop", "parse_box", "rotate", "translate", "transla
 
 def _border(image: ImageArray, border) -> tuple[int, int, int, int]:
     rows, cols = image.shape[-2:]
-    if isinstance(border, numbers.Integral):
+    if type(border) is int or isinstance(border, numbers.Integral):
         bx = by = int(border)
     else:
         if not 0.0 <= border < 0.5:
@@ -99,7 +99,7 @@ def parse_box(image: ImageArray, box=None) -> tuple[int, int, int, int]:
         if box not in image.metadata:
             raise ValueError(f"box: no metadata item {box!r} to read a box from")
         return parse_box(image, image.metadata[box])
-    if isinstance(box, numbers.Real) and not isinstance(box, bool):
+    if type(box) is int or (isinstance(box, numbers.Real) and not isinstance(box, bool)):
         return _border(image, box)
     if not hasattr(box, "__len__") or len(box) != 4:
         raise TypeError(f"box must be None, an int, a float, a metadata key or 4 values, not {box!r}")
@@ -157,12 +157,11 @@ def crop(image: ImageArray, *box, copy: bool = False) -> ImageArray:
     result = image[..., ymin:ymax, xmin:xmax]
     if copy:
         result = result.copy()
-    md = result.metadata
+    md = result._peek_metadata()  # read without copying; the copy is made only if a calibration moves
     for axis, start in (("x", xmin), ("y", ymin)):
         if start and f"calibration.{axis}.scale" in md:
-            md[f"calibration.{axis}.offset"] = float(md.get(f"calibration.{axis}.offset", 0.0)) + start * float(
-                md[f"calibration.{axis}.scale"]
-            )
+            offset = float(md.get(f"calibration.{axis}.offset", 0.0)) + start * float(md[f"calibration.{axis}.scale"])
+            result._metadata[f"calibration.{axis}.offset"] = offset
     return result
 
 

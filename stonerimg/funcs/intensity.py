@@ -94,26 +94,47 @@ def _sign_loss(dtype_in: np.dtype, dtype_out: np.dtype) -> None:
 
 
 def _scale_bits(a: np.ndarray, n: int, m: int) -> np.ndarray:
-    """Scale non-negative integers from ``n`` to ``m`` bits (exact when m is a multiple of n)."""
+    """Scale integers from ``n`` to ``m`` bits as scikit-image's ``_scale`` does, for every width.
+
+    Down: values that already fit in ``m`` bits are kept (for a signed array only when
+    its minimum fits too), otherwise floor division by ``2**(n - m)``.  Up (non-negative
+    values only): the ``n`` bits are replicated, ``x * (2**o - 1) // (2**n - 1) // 2**(o - m)``
+    with ``o`` the next multiple of ``n`` -- exact, done with shifts in 64-bit unsigned
+    arithmetic, so no intermediate wider than 64 bits is needed.
+    """
     kind = a.dtype.kind
     if n == m:
         return a.copy()
     if n > m:
-        if a.size and a.max() < 2**m:
+        if a.size and a.max() < 2**m and (kind == "u" or a.min() >= -(2**m)):
             # the values already fit: keep them, as scikit-image does
             return a.astype(_int_dtype(kind, m))
         out = np.empty(a.shape, _int_dtype(kind, m))
-        np.floor_divide(a, 2 ** (n - m), out=out, dtype=a.dtype, casting="unsafe")
+        np.floor_divide(a, a.dtype.type(2 ** (n - m)), out=out, dtype=a.dtype, casting="unsafe")
         return out
-    if m % n == 0:
-        out = np.empty(a.shape, _int_dtype(kind, m))
-        np.multiply(a, (2**m - 1) // (2**n - 1), out=out, dtype=out.dtype)
-        return out
-    o = (m // n + 1) * n  # scale up to a multiple of n, then down
-    out = np.empty(a.shape, _int_dtype(kind, o))
-    np.multiply(a, (2**o - 1) // (2**n - 1), out=out, dtype=out.dtype)
-    out //= 2 ** (o - m)
+    x = a.astype(np.uint64)
+    out = np.zeros(a.shape, np.uint64)
+    shift = m - n
+    while shift > -n:  # x repeated from the top bit down, cut at bit 0
+        out |= (x << np.uint64(shift)) if shift >= 0 else (x >> np.uint64(-shift))
+        shift -= n
     return out.astype(_int_dtype(kind, m), copy=False)
+
+
+def _float_to_int(values: np.ndarray, info: np.iinfo, dtype_out: np.dtype) -> np.ndarray:
+    """Cast rounded, clipped floats to an integer type whose maximum a float may not hold.
+
+    ``float(2**63 - 1)`` is ``2**63``: a value that rounded to it would wrap to the minimum,
+    so it becomes the type's maximum instead.
+    """
+    top = values.dtype.type(info.max)
+    if int(top) <= info.max:
+        return values.astype(dtype_out)
+    over = values >= top
+    np.minimum(values, np.nextafter(top, values.dtype.type(0)), out=values)
+    result = values.astype(dtype_out)
+    result[over] = info.max
+    return result
 
 
 def _convert_array(data: np.ndarray, dtype_out: np.dtype, *, uniform: bool, normalise: bool) -> np.ndarray:
@@ -148,7 +169,10 @@ def _convert_array(data: np.ndarray, dtype_out: np.dtype, *, uniform: bool, norm
                 ConversionWarning,
             )
         info = np.iinfo(dtype_out)
+        # scikit-image's computation type, but never float16 (too few bits) and at least
+        # float64 for 32- and 64-bit targets (float32 holds neither end of their range)
         work = np.float32 if bits_out <= 16 and bits_in <= 32 else np.float64
+        work = dtype_in if bits_in > 64 else work  # longdouble keeps its own precision
         if not uniform:
             if kind_out == "u":
                 out = np.multiply(data, info.max, dtype=work)
@@ -164,16 +188,17 @@ def _convert_array(data: np.ndarray, dtype_out: np.dtype, *, uniform: bool, norm
         np.clip(out, info.min, info.max, out=out)
         if has_nan:
             np.nan_to_num(out, copy=False, nan=0.0)
-        return out.astype(dtype_out)
+        return _float_to_int(out, info, dtype_out)
     info_in = np.iinfo(dtype_in)
     if kind_out == "f":
         if not normalise:
             return data.astype(dtype_out)
-        work = np.float32 if bits_in <= 16 and bits_out <= 32 else np.float64
-        if kind_in == "u":
+        if bits_out > 64:  # longdouble: divide in its own precision (the ends come out exactly)
+            out = np.divide(data, dtype_out.type(info_in.max), dtype=dtype_out)
+        else:  # scikit-image's arithmetic; the type's maximum gives exactly 1.0 in float32 and float64
+            work = np.float32 if bits_in <= 16 and bits_out <= 32 else np.float64
             out = np.multiply(data, 1.0 / info_in.max, dtype=work)
-        else:
-            out = np.multiply(data, 1.0 / info_in.max, dtype=work)
+        if kind_in == "i":
             np.maximum(out, -1.0, out=out)
         return out.astype(dtype_out, copy=False)
     if bits_out < bits_in or (kind_in == "i" and kind_out == "u") or (kind_in == "u" and bits_out == bits_in):
@@ -285,11 +310,21 @@ def asint(image: ImageArray, dtype=np.uint16) -> ImageArray:
 
     May warn (:class:`~stonerimg.ConversionWarning`) about loss of precision or sign.
 
+    Notes
+    -----
+    Floats are *rounded* to the nearest integer (``numpy.rint``, halves to even), as
+    scikit-image's ``img_as_uint`` does: 0.5 becomes 32768 in ``uint16``.  The Stoner
+    package truncated (32767).  ``convert(dtype, uniform=True)`` quantises with
+    ``floor`` instead.  0.0 and 1.0 (and -1.0 for a signed type) map exactly onto
+    the ends of the integer range for every width, 64-bit included.
+
     Examples
     --------
     >>> import numpy as np
     >>> asint(np.array([[0.0, 0.5, 1.0]])).tolist()
     [[0, 32768, 65535]]
+    >>> asint(np.array([[-1.0, 0.5, 1.0]]), np.int64).tolist()
+    [[-9223372036854775808, 4611686018427387904, 9223372036854775807]]
     """
     if np.dtype(dtype).kind not in "ui":
         raise ValueError(f"dtype: asint needs an integer dtype, not {np.dtype(dtype)}")
@@ -422,9 +457,16 @@ def normalise(image: ImageArray, scale=None, sample=None, limits=(0.0, 1.0), sca
     if high == low:
         raise ValueError(f"image: all pixels used for the input range have the value {low}; cannot normalise")
     data = np.asarray(image.data, dtype=np.float64)
-    result = data - low
-    result *= (out_high - out_low) / (high - low)
-    result += out_low
+    # t = 0 at low and exactly 1 at high (a division, not a product with a rounded
+    # reciprocal), then the two-sided blend out_low * (1 - t) + out_high * t: the
+    # ends of the target range come out exactly, whatever they are
+    t = data - low
+    t /= high - low
+    result = t * out_high
+    if out_low != 0:
+        np.subtract(1.0, t, out=t)
+        t *= out_low
+        result += t
     if (low_frac, high_frac) != (0.0, 1.0):
         np.clip(result, min(out_low, out_high), max(out_low, out_high), out=result)
     mask = np.ma.getmask(image)

@@ -69,6 +69,18 @@ class Profile:
         """
         return np.column_stack([self.x, self.y, self.distance, self.value])
 
+    def _repr_html_(self) -> str:
+        """Return the notebook view: a plot and the numbers (see :mod:`stonerimg.notebook.repr`)."""
+        from ..notebook.repr import profile_html
+
+        return profile_html(self)
+
+    def _repr_png_(self) -> bytes | None:
+        """Return a small plot of the profile."""
+        from ..notebook.repr import profile_png
+
+        return profile_png(self)
+
     def plot(self, ax=None, **kwargs):
         """Plot value against distance and return the ``Line2D``.
 

@@ -1,6 +1,7 @@
 """The notebook side of stonerimg: reprs, drawing, masks, selections and viewers.
 
-Nothing here imports matplotlib or ipywidgets until it is used; the selectors and
-viewers need the ``notebook`` extra (``pip install "stonerimg[notebook]"``) only
-for their widgets.
+The modules here are imported only when they are used (a repr asked for, a selector
+drawn), so ``import stonerimg`` stays light; the selectors and viewers need the
+``notebook`` extra (``pip install "stonerimg[notebook]"``) only for their widgets, which
+are imported inside the functions that need them, never at package import.
 """

@@ -139,12 +139,17 @@ def test_denoise_float_matches_skimage(dtype, weight):
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
-def test_denoise_integers_use_asfloat_rules(dtype):
+def test_denoise_integers_keep_their_values(dtype):
     data = _noise(dtype=dtype)
-    result = filters.denoise(data, weight=0.1)
+    weight = 0.1 * np.iinfo(dtype).max  # in counts, like the data
+    result = filters.denoise(data, weight=weight)
     assert result.dtype == np.float64
-    np.testing.assert_allclose(result, restoration.denoise_tv_chambolle(img_as_float(data), weight=0.1), atol=1e-9)
-    assert 0.0 <= float(result.min()) and float(result.max()) <= 1.0
+    expected = restoration.denoise_tv_chambolle(data.astype(np.float64), weight=weight)
+    np.testing.assert_allclose(result, expected, rtol=1e-9)
+    assert float(result.max()) > 1.0  # not rescaled onto [0, 1]
+    # scikit-image's rescaling is one asfloat() away
+    scaled = ImageArray(data).asfloat().denoise(weight=0.1)
+    np.testing.assert_allclose(scaled, restoration.denoise_tv_chambolle(img_as_float(data), weight=0.1), atol=1e-9)
 
 
 def test_denoise_passes_options_and_reduces_noise():
@@ -598,8 +603,8 @@ def test_level_image_clip_mode_saturates_to_the_float_range():
     data = 0.5 * np.sin(x / 3) + 0.1 * x  # levelled: a +-0.5 ripple around the mean
     data = data - data.mean() + 0.8
     with pytest.warns(UserWarning, match="clipped"):
-        result = filters.level_image(data)
-    raw = filters.level_image(data, mode=None)
+        result = filters.level_image(data, mode="clip")
+    raw = filters.level_image(data)
     np.testing.assert_allclose(result, np.clip(raw, -1, 1))
     assert raw.max() > 1.0 and result.max() == 1.0
 
@@ -608,7 +613,7 @@ def test_level_image_clip_mode_quiet_when_nothing_is_clipped():
     x, y = _grid()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        result = filters.level_image(0.001 * x + 0.5)
+        result = filters.level_image(0.001 * x + 0.5, mode="clip")
     np.testing.assert_allclose(result, 0.5 + 0.001 * (COLS - 1) / 2)
 
 
@@ -619,7 +624,7 @@ def test_level_image_integer_input():
     assert result.dtype == np.float64
     np.testing.assert_allclose(result, data.astype(float).mean(), atol=1e-9)  # in the input's units
     with pytest.warns(UserWarning, match="uint16 range"):
-        clipped = filters.level_image(np.full((3, 4), 500, np.uint16), poly=(None, [1000.0, 0.0]))
+        clipped = filters.level_image(np.full((3, 4), 500, np.uint16), poly=(None, [1000.0, 0.0]), mode="clip")
     np.testing.assert_array_equal(clipped, [[500.0, 0.0, 0.0, 0.0]] * 3)
 
 
@@ -640,10 +645,48 @@ def test_level_image_norm_mode(dtype):
     assert "poly_vert_subtract" in result.metadata
 
 
-def test_level_image_norm_of_a_flat_result_says_so():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("size", [1e-9, 1.0, 3e4, 1e12])
+@pytest.mark.parametrize(("poly_vert", "poly_horiz"), [(1, 1), (2, 3)])
+def test_level_image_norm_of_a_flat_result_says_so(dtype, size, poly_vert, poly_horiz):
+    # a plane (or a polynomial the fit can take out) leaves only round-off, whose size depends on the
+    # CPU's last bits; "flat" is judged against the data's scale, so the refusal cannot depend on them
     x, y = _grid()
-    with pytest.raises(ValueError, match="mode='norm'"):
-        filters.level_image(0.01 * x, mode="norm")
+    u, v = x / COLS, y / ROWS
+    background = 0.7 + 0.3 * u + 0.2 * v + (0.1 * v**2 if poly_vert > 1 else 0) + (0.05 * u**3 if poly_horiz > 2 else 0)
+    image = ImageArray((size * background).astype(dtype))
+    with pytest.raises(ValueError, match="mode='norm'.*flat.*mode=None"):
+        filters.level_image(image, poly_vert=poly_vert, poly_horiz=poly_horiz, mode="norm")
+    # the same levelling without norm keeps the (flat) values: the mean level to the dtype's precision
+    kept = filters.level_image(image, poly_vert=poly_vert, poly_horiz=poly_horiz, mode=None)
+    np.testing.assert_allclose(kept.data, np.mean(image.data, dtype=np.float64), rtol=1e3 * np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("size", [1e-9, 1.0, 1e12])
+def test_level_image_norm_of_a_small_real_signal_normalises_it(dtype, size):
+    # a signal a million times below the background, but far above round-off, is not "flat"
+    x, y = _grid()
+    relative = 1e-6 if dtype == np.float64 else 1e-2
+    signal = np.sin(x / 3.0) * np.cos(y / 5.0)
+    image = ImageArray((size * (1.0 + 0.5 * x / COLS + relative * signal)).astype(dtype))
+    result = filters.level_image(image, mode="norm")
+    assert result.min() == -1.0
+    assert result.max() == 1.0
+    # normalised, the levelled signal matches the levelled input pattern (independent reference: the signal)
+    reference = signal - signal.mean()
+    reference = 2 * (reference - reference.min()) / np.ptp(reference) - 1
+    assert np.corrcoef(result.data.ravel(), reference.ravel())[0, 1] > 0.99
+
+
+def test_level_image_norm_with_masked_noise_looks_only_at_unmasked_pixels():
+    x, y = _grid()
+    data = 0.3 + 0.01 * x
+    mask = np.zeros(data.shape, bool)
+    mask[0, :5] = True
+    data[0, :5] = 50.0  # a masked spike does not make the unmasked plane "not flat"
+    with pytest.raises(ValueError, match="flat"):
+        filters.level_image(ImageArray(data, mask=mask), mode="norm")
 
 
 @pytest.mark.parametrize(
@@ -692,3 +735,32 @@ def test_filters_on_a_kerr_image(kerr_dir):
     assert document.image.shape == (479, 359)
     assert document.image["history"][-1] == "sgolay2d(points=7, derivative='x')"
     np.testing.assert_array_equal(np.asarray(stonerimg.load(kerr_dir / "kermit.png").image.data), raw)
+
+
+@pytest.mark.parametrize(
+    ("folder", "name"),
+    [
+        ("stxm", "Sample_Image_2017-10-15_100.hdf5"),  # counts 1.4e4 .. 4.4e4: clipping gave 1.0 everywhere
+        ("kerr", "fields/000_field235_run0_unproccessed.png"),  # uint16: clipping lost ~78 000 pixels
+    ],
+)
+def test_level_image_default_keeps_the_levelled_values_of_real_images(sample_data, folder, name):
+    image = stonerimg.load(sample_data / folder / name).image
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no clip warning: nothing is clipped
+        result = image.level_image()
+    data = np.asarray(image.data, dtype=np.float64)
+    rows, cols = data.shape
+    # independent reference: the recorded polynomials subtracted with numpy.polyval
+    background = (
+        np.polyval(result["poly_vert_subtract"], np.arange(rows))[:, None]
+        + np.polyval(result["poly_horiz_subtract"], np.arange(cols))[None, :]
+    )
+    np.testing.assert_allclose(result.data, data - background, rtol=1e-9, atol=1e-9 * np.abs(data).max())
+    assert result.mean() == pytest.approx(data.mean(), rel=1e-6)  # the mean level is kept
+    if folder == "stxm":
+        assert float(result.min()) > 1.0e3 and float(result.max()) > 1.0e4
+    else:
+        info = np.iinfo(np.asarray(image.data).dtype)
+        outside = np.count_nonzero((result.data < info.min) | (result.data > info.max))
+        assert outside > 10_000  # values beyond the uint16 range are kept, not saturated

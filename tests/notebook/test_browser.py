@@ -12,11 +12,11 @@ and the ``test`` extra (jupyterlab, ipympl, selenium); it skips, saying which is
 missing, only where they cannot be had.
 """
 
+import importlib.util
 import json
 import os
 import re
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -26,17 +26,16 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+from .browser import start_chromium, stop_chromium
+
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "doc" / "_static" / "screenshots"
 
 
 def _require():
-    for module in ("jupyterlab", "ipympl", "selenium", "ipywidgets"):
-        pytest.importorskip(module, reason=f"the browser test needs {module} (pip install '.[test]')")
-    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
-        if not os.access(path, os.X_OK):
-            pytest.skip(f"no {path}: install Debian's {package} (apt-get install -y chromium chromium-driver)")
+    # find_spec, not import: importing ipympl here would switch this process's matplotlib backend
+    for module in ("jupyterlab", "ipympl", "ipywidgets"):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"the browser test needs {module} (pip install '.[test]')")
 
 
 def _free_port() -> int:
@@ -139,31 +138,11 @@ def jupyterlab(tmp_path, stxm_dir):
 
 
 @pytest.fixture
-def browser(tmp_path):
+def browser():
     _require()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1280,1400",
-        f"--user-data-dir={tmp_path / 'chromium'}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    driver = start_chromium(1280, 1400)
+    yield driver
+    stop_chromium(driver)
 
 
 def _wait(driver, condition, what: str, timeout: float = 60):
@@ -173,7 +152,7 @@ def _wait(driver, condition, what: str, timeout: float = 60):
     try:
         return WebDriverWait(driver, timeout).until(condition)
     except TimeoutException:
-        shot = Path(driver.capabilities["chrome"]["userDataDir"]).parent / "timeout.png"
+        shot = Path(driver._stonerimg_profile).parent / "stonerimg-browser-timeout.png"
         driver.save_screenshot(str(shot))
         raise AssertionError(f"timed out waiting for {what}; the page is in {shot}") from None
 
@@ -241,6 +220,12 @@ def test_box_selector_in_jupyterlab_crops_what_was_dragged(jupyterlab, browser):
     )
     _run_cell(browser, 0)
     _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Cell .jp-OutputArea-output img"), "the repr")
+    # the repr's thumbnail keeps the image's aspect (100 x 100 pixels of 15 nm) as JupyterLab lays it out
+    width, height = browser.execute_script(
+        "const r = document.querySelector('.jp-OutputArea-output img').getBoundingClientRect();"
+        "return [r.width, r.height];"
+    )
+    assert width / height == pytest.approx(1.0, rel=0.02)
     _run_cell(browser, 1)
     drag = _output_text(browser, 1, r"DRAG ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+)")
     canvas = _wait(
