@@ -251,8 +251,7 @@ class Viewer:
         from .select import select
 
         if self.selection is not None:
-            for tool in [self.selection._keep[0]["tool"]]:
-                tool.remove()
+            self.selection.disconnect()
             self.selection = None
         if change["new"] != "none":
             self.selection = select(self.image, change["new"], ax=self.ax)
