@@ -4,8 +4,9 @@ The test starts a JupyterLab server on localhost (a free port, a random token, a
 temporary root folder), opens a notebook it wrote, runs the cells that load the
 STXM sample file, show its repr and a box selector under ``%matplotlib widget``
 (ipympl), drags a rectangle on the figure's canvas with Selenium's ActionChains,
-runs the next cell and reads the crop's shape and box from its output.  A
-screenshot goes to ``doc/_static/screenshots/``.
+runs the next cell and reads the crop's shape and box from its output.  Screenshots
+go to ``$STONERIMG_SCREENSHOTS`` (the ones in ``doc/_static/screenshots/`` were made with
+``STONERIMG_SCREENSHOTS=doc/_static/screenshots``), else to a temporary folder.
 
 It needs Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them)
 and the ``test`` extra (jupyterlab, ipympl, selenium); it skips, saying which is
@@ -27,8 +28,6 @@ from pathlib import Path
 import pytest
 
 from .browser import start_chromium, stop_chromium
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "doc" / "_static" / "screenshots"
 
 
 def _require():
@@ -206,7 +205,14 @@ def _output_text(driver, index: int, pattern: str) -> re.Match:
     return result
 
 
-def test_box_selector_in_jupyterlab_crops_what_was_dragged(jupyterlab, browser):
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    folder = Path(os.environ.get("STONERIMG_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_box_selector_in_jupyterlab_crops_what_was_dragged(jupyterlab, browser, shots):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
@@ -247,8 +253,7 @@ def test_box_selector_in_jupyterlab_crops_what_was_dragged(jupyterlab, browser):
         ).pause(0.3)
     actions.release().perform()
     time.sleep(1)  # the events travel to the kernel over the widget comm
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(SCREENSHOTS / "jupyterlab-box-selector.png"))
+    browser.save_screenshot(str(shots / "jupyterlab-box-selector.png"))
     _run_cell(browser, 2)
     result = _output_text(browser, 2, r"RESULT \((\d+), (\d+)\) \((\d+), (\d+), (\d+), (\d+)\)")
     shape, box = tuple(map(int, result.groups()[:2])), tuple(map(int, result.groups()[2:]))
@@ -277,4 +282,4 @@ def test_box_selector_in_jupyterlab_crops_what_was_dragged(jupyterlab, browser):
     text = _wait(browser, readout, "the cursor readout")
     assert re.match(r"x = [-\d.]+ µm, y = [-\d.]+ µm \(pixel \d+, \d+\): \d+", text), text
     assert "3 of 8: 000_field245_run0_unproccessed.png" in browser.page_source
-    browser.save_screenshot(str(SCREENSHOTS / "jupyterlab-folder-viewer.png"))
+    browser.save_screenshot(str(shots / "jupyterlab-folder-viewer.png"))
