@@ -1,4 +1,5 @@
-"""session.show() in a real Jupyter kernel (nbclient) with the inline backend: one output, updated in place."""
+"""In a real Jupyter kernel (nbclient, inline backend): session.show() keeps one output updated in place,
+and the blocking mask.select() refuses to hang the kernel."""
 
 import nbclient
 import nbformat
@@ -19,6 +20,8 @@ SOURCE = [
     "import io\nfrom PIL import Image\n"
     "print(type(view).__name__, view.refreshes, session.stats().frames, first != view.image.value,\n"
     "      Image.open(io.BytesIO(view.image.value)).format, view._thread.is_alive())",
+    "from stonerimg import ImageArray\n"
+    "try:\n    ImageArray(np.zeros((4, 4))).mask.select()\nexcept RuntimeError as err:\n    print(err)",
 ]
 
 
@@ -28,9 +31,12 @@ def test_session_show_in_a_notebook_updates_one_output_without_blocking(monkeypa
     nbclient.NotebookClient(
         notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     ).execute()
-    shown, report = (cell.outputs for cell in notebook.cells)
+    shown, report, refusal = (cell.outputs for cell in notebook.cells)
     assert len(shown) == 1 and "application/vnd.jupyter.widget-view+json" in shown[0]["data"]
     assert len(report) == 1, report  # nothing piled up: no figure was displayed besides the widget
     name, refreshes, frames, changed, fmt, alive = report[0]["text"].split()
     assert name == "LiveWidget" and int(refreshes) >= 3 and int(frames) == 40
     assert changed == "True" and fmt == "PNG" and alive == "False"  # it ended after the session stopped
+    # Stoner's blocking mask.select() would hang the kernel that delivers the mouse events: it says what to do
+    assert "would block the notebook's kernel" in refusal[0]["text"]
+    assert "sel = image.select('polygon')" in refusal[0]["text"]
