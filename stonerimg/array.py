@@ -6,6 +6,7 @@ import copy as _copy
 import mmap
 import numbers
 import os
+import sys
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -335,6 +336,10 @@ class ImageArray(np.ma.MaskedArray):
         Assign a bool array, an image (its non-zero pixels) or a
         :class:`~stonerimg.notebook.selection.Selection` (its inside).
         """
+        if sys._getframe(1).f_globals.get("__name__", "").startswith("numpy."):
+            # NumPy's own code (comparisons, cumsum, putmask) gets NumPy's mask, ``nomask`` included:
+            # an ImageMask of an unmasked image would make it build and combine a mask of False values
+            return self._mask.view()
         from .notebook.mask import ImageMask
 
         return ImageMask.of(self)

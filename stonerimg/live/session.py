@@ -614,8 +614,17 @@ class Session:
     def show(self, **kwargs):
         """Open a matplotlib figure whose panels follow the sinks; return the :class:`~stonerimg.live.LiveView`.
 
-        Keyword arguments go to :class:`~stonerimg.live.LiveView`.
+        Keyword arguments go to :class:`~stonerimg.live.LiveView`.  In a notebook whose
+        matplotlib backend draws static pictures (inline), this returns a
+        :class:`~stonerimg.notebook.live.LiveWidget` instead: one picture refreshed in
+        place by a background thread (``interval=`` seconds), without piling up outputs.
         """
+        from ..notebook.live import wants_widget
+
+        if wants_widget():
+            from ..notebook.live import LiveWidget
+
+            return LiveWidget(self, **kwargs)
         from .display import LiveView
 
         return LiveView(self, **kwargs)

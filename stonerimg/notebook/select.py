@@ -216,8 +216,19 @@ def select(image, kind: str = "box", *, ax=None, switch_keys: bool = False) -> S
             state["tool"] = _Tool(sel.kind, ax, to_pixel)
 
     sel._source = lambda: state["tool"].geometry()
-    sel._keep.extend([state, on_key, ax.figure.canvas.mpl_connect("key_press_event", on_key)])
+    sel._keep.append(_Connection(ax.figure.canvas, ax.figure.canvas.mpl_connect("key_press_event", on_key), state))
     return sel
+
+
+class _Connection:
+    """What a selection keeps alive: the key callback and the current tool; ``remove`` undoes both."""
+
+    def __init__(self, canvas, cid: int, state: dict):
+        self.canvas, self.cid, self.state = canvas, cid, state
+
+    def remove(self) -> None:
+        self.canvas.mpl_disconnect(self.cid)
+        self.state["tool"].remove()
 
 
 def _in_kernel() -> bool:

@@ -225,6 +225,15 @@ class Selection:
             mask[rr[inside], cc[inside]] = True
         return mask
 
+    def disconnect(self) -> None:
+        """Remove the selector from its axes (the geometry drawn so far stays readable)."""
+        points = None if self.is_empty else self._raw()
+        for close in [k for k in self._keep if callable(getattr(k, "remove", None))]:
+            close.remove()
+        self._keep.clear()
+        self._source = None
+        self._points = points
+
     def __repr__(self) -> str:
         state = "cancelled" if self.cancelled else "done" if self.done else "open"
         if self.is_empty:

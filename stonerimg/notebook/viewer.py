@@ -24,31 +24,19 @@ __all__ = ["Viewer", "show"]
 
 log = logging.getLogger(__name__)
 
-# Shown for each file until the formats declare their own key facts (issue 15, part A):
-# the normalised keys the loaders fill, where present.
-_KEY_FACTS = (
-    "energy",
-    "polarization",
-    "dwell",
-    "field",
-    "voltage",
-    "magnification",
-    "camera_length",
-    "exposure",
-)
 CMAPS = ("gray", "viridis", "magma", "inferno", "cividis", "RdBu_r", "twilight")
 EXTRA = 'pip install "stonerimg[notebook]"'
 
 
-def _key_facts(image) -> list[tuple[str, str]]:
-    """``[(name, text)]`` of the facts a physicist looks for first, then the calibration."""
-    md = image.metadata
-    facts = [(key, str(md[key])) for key in _KEY_FACTS if key in md]
-    cal = image.calibration
-    if cal.x.units != "px":
-        facts.append(("pixel size", f"{cal.x.scale:.4g} x {cal.y.scale:.4g} {cal.x.units}"))
-    facts.append(("size", f"{image.shape[-1]} x {image.shape[-2]} px, {image.dtype}"))
-    return facts
+def _key_facts(image, fmt: str | None) -> list[tuple[str, str]]:
+    """``[(name, text)]``: the format's key facts (see :func:`stonerimg.formats.key_facts`), calibration, size."""
+    from ..units import format_calibration
+    from .repr import _fact_rows
+
+    rows = _fact_rows(image.metadata, fmt or None)
+    rows.append(("pixel size", format_calibration(image.calibration)))
+    rows.append(("size", f"{image.shape[-1]} x {image.shape[-2]} px, {image.dtype}"))
+    return rows
 
 
 class _Frames:
@@ -61,7 +49,9 @@ class _Frames:
         from ..stack import ImageStack
 
         self.kind = "frame"
+        self.format = ""  # of the item fetched last
         if isinstance(obj, ImageFile):
+            self.format = obj.format
             obj = obj.image
         if isinstance(obj, ImageArray):
             if obj.ndim == 2:
@@ -77,14 +67,17 @@ class _Frames:
             self.labels = [names[i] or f"frame {i}" for i in range(self.count)]
         elif isinstance(obj, ImageFolder):
             self.kind = "file"
-            self._get, self.count, self.labels = (lambda i: obj[i].image), len(obj), list(obj.names)
+            self._get, self.count, self.labels = (lambda i: obj[i]), len(obj), list(obj.names)
         else:
             raise TypeError(f"show needs an ImageArray, ImageFile, ImageStack or ImageFolder, not {type(obj).__name__}")
         if self.count == 0:
             raise ValueError(f"nothing to show: the {type(obj).__name__} is empty")
 
     def __getitem__(self, index: int):
-        return self._get(index)
+        item = self._get(index)
+        if hasattr(item, "image"):  # a folder's document: keep the name of its format for the key facts
+            self.format, item = item.format, item.image
+        return item
 
 
 def _plane(image) -> np.ndarray:
@@ -178,7 +171,7 @@ class Viewer:
         self.label.value = f"{self.index + 1} of {self._frames.count}: {self._frames.labels[self.index]}"
         rows = "".join(
             f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
-            for k, v in _key_facts(self.image)
+            for k, v in _key_facts(self.image, self._frames.format)
         )
         self.facts.value = f"<table>{rows}</table>"
         if self.contrast.value == "absolute":
@@ -258,8 +251,7 @@ class Viewer:
         from .select import select
 
         if self.selection is not None:
-            for tool in [self.selection._keep[0]["tool"]]:
-                tool.remove()
+            self.selection.disconnect()
             self.selection = None
         if change["new"] != "none":
             self.selection = select(self.image, change["new"], ax=self.ax)

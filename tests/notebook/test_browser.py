@@ -4,19 +4,20 @@ The test starts a JupyterLab server on localhost (a free port, a random token, a
 temporary root folder), opens a notebook it wrote, runs the cells that load the
 STXM sample file, show its repr and a box selector under ``%matplotlib widget``
 (ipympl), drags a rectangle on the figure's canvas with Selenium's ActionChains,
-runs the next cell and reads the crop's shape and box from its output.  A
-screenshot goes to ``doc/_static/screenshots/``.
+runs the next cell and reads the crop's shape and box from its output.  Screenshots
+go to ``$STONERIMG_SCREENSHOTS`` (the ones in ``doc/_static/screenshots/`` were made with
+``STONERIMG_SCREENSHOTS=doc/_static/screenshots``), else to a temporary folder.
 
 It needs Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them)
 and the ``test`` extra (jupyterlab, ipympl, selenium); it skips, saying which is
 missing, only where they cannot be had.
 """
 
+import importlib.util
 import json
 import os
 import re
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -26,17 +27,14 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "doc" / "_static" / "screenshots"
+from .browser import start_chromium, stop_chromium
 
 
 def _require():
-    for module in ("jupyterlab", "ipympl", "selenium", "ipywidgets"):
-        pytest.importorskip(module, reason=f"the browser test needs {module} (pip install '.[test]')")
-    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
-        if not os.access(path, os.X_OK):
-            pytest.skip(f"no {path}: install Debian's {package} (apt-get install -y chromium chromium-driver)")
+    # find_spec, not import: importing ipympl here would switch this process's matplotlib backend
+    for module in ("jupyterlab", "ipympl", "ipywidgets"):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"the browser test needs {module} (pip install '.[test]')")
 
 
 def _free_port() -> int:
@@ -66,6 +64,10 @@ def _notebook(stxm_file: Path) -> dict:
             "print('DRAG', *where(25, 25), *where(75, 50))"
         ),
         _cell("cropped = doc.image.crop(sel)\nprint('RESULT', cropped.shape, sel.box)"),
+        _cell(
+            f"folder = stonerimg.ImageFolder({str(stxm_file.parents[1] / 'kerr' / 'fields')!r}, pattern='*.png')\n"
+            "viewer = folder.show()\nviewer.slider.value = 2\nviewer"
+        ),
     ]
     return {
         "cells": cells,
@@ -135,31 +137,11 @@ def jupyterlab(tmp_path, stxm_dir):
 
 
 @pytest.fixture
-def browser(tmp_path):
+def browser():
     _require()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1280,1400",
-        f"--user-data-dir={tmp_path / 'chromium'}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    driver = start_chromium(1280, 1400)
+    yield driver
+    stop_chromium(driver)
 
 
 def _wait(driver, condition, what: str, timeout: float = 60):
@@ -169,7 +151,7 @@ def _wait(driver, condition, what: str, timeout: float = 60):
     try:
         return WebDriverWait(driver, timeout).until(condition)
     except TimeoutException:
-        shot = Path(driver.capabilities["chrome"]["userDataDir"]).parent / "timeout.png"
+        shot = Path(driver._stonerimg_profile).parent / "stonerimg-browser-timeout.png"
         driver.save_screenshot(str(shot))
         raise AssertionError(f"timed out waiting for {what}; the page is in {shot}") from None
 
@@ -223,7 +205,14 @@ def _output_text(driver, index: int, pattern: str) -> re.Match:
     return result
 
 
-def test_box_selector_in_jupyterlab_crops_what_was_dragged(jupyterlab, browser):
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    folder = Path(os.environ.get("STONERIMG_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_box_selector_in_jupyterlab_crops_what_was_dragged(jupyterlab, browser, shots):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
@@ -237,6 +226,12 @@ def test_box_selector_in_jupyterlab_crops_what_was_dragged(jupyterlab, browser):
     )
     _run_cell(browser, 0)
     _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Cell .jp-OutputArea-output img"), "the repr")
+    # the repr's thumbnail keeps the image's aspect (100 x 100 pixels of 15 nm) as JupyterLab lays it out
+    width, height = browser.execute_script(
+        "const r = document.querySelector('.jp-OutputArea-output img').getBoundingClientRect();"
+        "return [r.width, r.height];"
+    )
+    assert width / height == pytest.approx(1.0, rel=0.02)
     _run_cell(browser, 1)
     drag = _output_text(browser, 1, r"DRAG ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+)")
     canvas = _wait(
@@ -258,10 +253,33 @@ def test_box_selector_in_jupyterlab_crops_what_was_dragged(jupyterlab, browser):
         ).pause(0.3)
     actions.release().perform()
     time.sleep(1)  # the events travel to the kernel over the widget comm
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(SCREENSHOTS / "jupyterlab-box-selector.png"))
+    browser.save_screenshot(str(shots / "jupyterlab-box-selector.png"))
     _run_cell(browser, 2)
     result = _output_text(browser, 2, r"RESULT \((\d+), (\d+)\) \((\d+), (\d+), (\d+), (\d+)\)")
     shape, box = tuple(map(int, result.groups()[:2])), tuple(map(int, result.groups()[2:]))
     assert box == (25, 75, 25, 50)
     assert shape == (25, 50)
+
+    # the folder viewer: widgets around an ipympl canvas, a cursor readout in physical units
+    _run_cell(browser, 3)
+    sliders = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".widget-slider"), "the viewer's sliders")
+    assert len(sliders) >= 2  # file and contrast
+    viewer_canvas = _wait(
+        browser,
+        lambda d: [c for c in d.find_elements(By.CSS_SELECTOR, ".jupyter-matplotlib-figure canvas") if c.size["width"]][
+            2:
+        ],
+        "the viewer's canvas",
+    )[-1]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", viewer_canvas)
+    time.sleep(2)
+    ActionChains(browser).move_to_element(viewer_canvas).pause(0.3).move_by_offset(5, 5).pause(0.5).perform()
+
+    def readout(d):
+        labels = [e.text for e in d.find_elements(By.CSS_SELECTOR, ".widget-label") if "µm" in e.text]
+        return labels[0] if labels else None
+
+    text = _wait(browser, readout, "the cursor readout")
+    assert re.match(r"x = [-\d.]+ µm, y = [-\d.]+ µm \(pixel \d+, \d+\): \d+", text), text
+    assert "3 of 8: 000_field245_run0_unproccessed.png" in browser.page_source
+    browser.save_screenshot(str(shots / "jupyterlab-folder-viewer.png"))

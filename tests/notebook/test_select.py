@@ -149,6 +149,17 @@ def test_a_clicked_point_centres_the_radial_profile(stxm):
     np.testing.assert_allclose(by_mouse.mean, by_hand.mean, rtol=1e-9)
 
 
+def test_disconnect_keeps_the_geometry_and_stops_listening(stxm):
+    sel = stxm.image.select("box")
+    driver = Driver(sel)
+    driver.drag((25, 25), (75, 50))
+    sel.disconnect()
+    driver.drag((5, 5), (10, 10))
+    driver.key("escape")
+    assert sel.box == (25, 75, 25, 50) and not sel.cancelled
+    assert not any(patch.get_visible() for patch in sel.ax.patches)  # the rectangle is gone
+
+
 def test_selection_on_axes_drawn_with_origin_lower(stxm):
     fig, ax = plt.subplots()
     stxm.image.imshow(ax=ax, origin="lower")

@@ -67,7 +67,7 @@ def test_folder_viewer_loads_each_file_when_shown_with_its_facts(kerr_dir, monke
     assert loaded == [0, 5]
     reference = stonerimg.load(folder.files[5])
     np.testing.assert_array_equal(viewer.artist.get_array(), reference.data.astype(float))
-    assert f"<td>{reference['field']}</td>" in viewer.facts.value
+    assert f"<th style='text-align:left'>field</th><td>{reference['field']:.6g} Oe</td>" in viewer.facts.value
     assert viewer.label.value == f"6 of 8: {folder.names[5]}"
 
 
