@@ -1851,7 +1851,7 @@ class ImageFolder:
             box = box[0]
         elif len(box) not in (0, 4):
             raise TypeError(f"crop takes one box or 4 coordinates, not {len(box)} arguments")
-        return self._apply("crop", () if box == () else (box,), {"copy": copy} if copy else {})
+        return self._apply("crop", (None if box == () else box,), {"copy": copy} if copy else {})
 
     def montage(
         self,

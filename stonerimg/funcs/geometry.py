@@ -142,7 +142,11 @@ def crop(image: ImageArray, *args, box=None, copy: bool = False) -> ImageArray:
         (``crop(10, 90, 0, None)``).
     box : optional
         The box as a keyword (``crop(box=(10, 90, 0, None))``, as Stoner code
-        writes it), instead of ``*args``.
+        writes it), instead of ``*args``.  ``crop(None)`` is the whole image.
+        With no box at all, ``crop()`` shows the image and waits for a box drawn
+        with the mouse (finished with enter), as in Stoner; where nothing can
+        wait (a notebook, a non-interactive backend) it raises a RuntimeError
+        pointing to ``image.crop(image.select("box"))``.
     copy : bool, default False
         Return a copy instead of a view that shares memory with ``image``.
 
@@ -168,6 +172,10 @@ def crop(image: ImageArray, *args, box=None, copy: bool = False) -> ImageArray:
         box = args
     elif args:
         raise TypeError(f"crop takes one box or 4 coordinates, not {len(args)} arguments")
+    else:  # crop() with no box at all: Stoner's form, the box is drawn with the mouse
+        from ..notebook.select import by_hand
+
+        box = by_hand(image, "box", "crop()")
     xmin, xmax, ymin, ymax = parse_box(image, box)
     result = image[..., ymin:ymax, xmin:xmax]
     if copy:

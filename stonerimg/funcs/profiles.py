@@ -228,10 +228,12 @@ def profile_line(
         The two coordinates of a point are read separately, so ``(10, 2.5)``
         is column 10 at a physical height of 2.5.  A single number ``v`` is the
         point ``(v, v)`` on the diagonal, as the Stoner package reads it.  On an uncalibrated image
-        (scale 1, offset 0) floats are simply sub-pixel positions.  By default
-        the line is the horizontal line through the image centre, from
-        ``(0, cy)`` to ``(width - 1, cy)`` with ``cy = (height - 1) / 2`` (for an
-        even height it lies half-way between two rows and is interpolated).
+        (scale 1, offset 0) floats are simply sub-pixel positions.  With no line
+        at all (no ``src``, ``dst``, ``x`` or ``y``) the image is shown and the
+        line is drawn with the mouse (finished with enter), as in Stoner; where
+        nothing can wait (a notebook, a non-interactive backend) that is a
+        RuntimeError pointing to ``image.profile_line(image.select("line"))``.
+        ``x=``/``y=`` give a whole column or row.
     linewidth : int, default 1
         Width of the line in pixels: the values across the width are averaged.
     order : int, optional
@@ -342,11 +344,12 @@ def profile_line(
         if dst is not None:
             raise ValueError("src, dst: a line selection gives both ends; do not pass dst")
         src, dst = src.line
-    elif src is None and dst is None:
-        row = image.centre[1]
-        src, dst = (0.0, row), (width - 1.0, row)
+    elif src is None and dst is None:  # Stoner's form: the line is drawn with the mouse
+        from ..notebook.select import by_hand
+
+        src, dst = by_hand(image, "line", "profile_line()").line
     elif src is None or dst is None:
-        raise ValueError("src, dst: give both ends of the line, or neither for the centre row")
+        raise ValueError("src, dst: give both ends of the line (or neither, to draw it with the mouse)")
     else:
         src = _point(src, calibration, "src", no_scale)
         dst = _point(dst, calibration, "dst", no_scale)

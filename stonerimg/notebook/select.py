@@ -306,3 +306,19 @@ def wait_for_selection(
         figure.canvas.start_event_loop(0.05)
     plt.close(figure)
     return sel
+
+
+def by_hand(image, kind: str, what: str) -> Selection:
+    """Wait for a finished selection for a function called without its geometry (``crop()``, ``profile_line()``).
+
+    Raises
+    ------
+    RuntimeError
+        Where nothing can wait (see :func:`wait_for_selection`).
+    ValueError
+        If the selection is cancelled (escape, or the window closed).
+    """
+    sel = wait_for_selection(image, kind, what=what)
+    if not sel.done:
+        raise ValueError(f"{what}: the selection was cancelled, nothing was done")
+    return sel

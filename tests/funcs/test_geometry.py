@@ -65,10 +65,19 @@ def test_crop_four_positional_arguments_equal_one_tuple(box, limits):
     _assert_crop_equals(crop(arr, *box), arr[ymin:ymax, xmin:xmax])
 
 
-def test_crop_no_arguments_is_whole_image():
+def test_crop_none_is_whole_image():
     arr, im = _image()
-    _assert_crop_equals(im.crop(), arr)
-    _assert_crop_equals(crop(arr), arr)
+    _assert_crop_equals(im.crop(None), arr)
+    _assert_crop_equals(crop(arr, None), arr)
+
+
+def test_crop_with_no_box_waits_for_the_mouse_and_refuses_where_it_cannot():
+    # Stoner's crop(): a box drawn by hand; on Agg (as in a notebook) nothing can wait
+    _, im = _image()
+    with pytest.raises(RuntimeError, match=r"crop\(\) waits for a selection.*image.select\('box'\)"):
+        im.crop()
+    with pytest.raises(RuntimeError, match=r"profile_line\(\) waits for a selection.*image.select\('line'\)"):
+        im.profile_line()
 
 
 def test_crop_stoner_docstring_example():
@@ -106,7 +115,7 @@ def test_crop_non_square_image_is_never_transposed():
     _assert_crop_equals(result, arr[5:60, 10:250])
     # x runs along the columns: the first row of the crop is row 5, columns 10..249
     np.testing.assert_array_equal(np.asarray(result)[0], 5000.0 + np.arange(10, 250))
-    whole = im.crop()
+    whole = im.crop(None)
     assert whole.shape == (80, 300)
 
 
@@ -311,7 +320,7 @@ def test_imagefile_crop_chains():
         ((1, 3, None, None), {}, "crop(1, 3, None, None)"),
         (((10, 40, 3, 17),), {}, "crop((10, 40, 3, 17))"),
         ((0.1,), {"copy": True}, "crop(0.1, copy=True)"),
-        ((), {}, "crop()"),
+        ((None,), {}, "crop(None)"),
     ],
 )
 def test_crop_appends_one_history_entry_and_leaves_input_metadata(args, kwargs, entry):
@@ -327,10 +336,10 @@ def test_crop_appends_one_history_entry_and_leaves_input_metadata(args, kwargs, 
 
 def test_crop_whole_image_returns_new_image_not_input():
     _, im = _image()
-    result = im.crop()
+    result = im.crop(None)
     assert result is not im
     assert "history" not in im.metadata
-    assert result["history"] == ["crop()"]
+    assert result["history"] == ["crop(None)"]
 
 
 def test_crop_registered_and_bound():

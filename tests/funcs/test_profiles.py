@@ -112,9 +112,9 @@ def test_non_square_row_and_column():
 
 
 @pytest.mark.parametrize(("shape", "expected_row"), [((81, 300), 40.0), ((80, 300), 39.5), ((3, 7), 1.0)])
-def test_default_is_the_centre_row(shape, expected_row):
+def test_the_centre_row_between_rows_is_interpolated(shape, expected_row):
     data = _data(shape)
-    result = profile_line(data)
+    result = profile_line(data, (0.0, expected_row), (shape[1] - 1.0, expected_row))
     assert len(result) == shape[1]
     np.testing.assert_array_equal(result.y, np.full(shape[1], expected_row))
     np.testing.assert_array_equal(result.x, np.arange(shape[1], dtype=float))
