@@ -18,6 +18,7 @@ already shows its partner offers the map in a notification.
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -142,7 +143,7 @@ def _offer_xmcd(viewer, documents) -> None:
         polarization = layer.metadata.get("polarization")
         if (
             layer.__class__.__name__ == "Image"
-            and isinstance(polarization, (int, float))
+            and isinstance(polarization, numbers.Real)
             and polarization * new.polarization < 0
             and tuple(layer.data.shape) == tuple(new.shape)
         ):

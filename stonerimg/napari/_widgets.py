@@ -137,125 +137,107 @@ def _viewer(napari_viewer):
     return viewer
 
 
+def _layer_choice(viewer, label: str, extra=()):
+    """Make a ComboBox of the viewer's Image layers (after the ``(label, value)`` pairs of ``extra``)."""
+    from magicgui.widgets import ComboBox
+
+    return ComboBox(label=label, choices=lambda _=None: [*extra, *((la.name, la) for la in _image_layers(viewer))])
+
+
+def _panel(viewer, layer_choices: list, options: list, button_text: str, action):
+    """Make a docked panel: the layer choices, the options, and a button that adds ``action()``'s layers.
+
+    The layer choices follow the viewer's layers; ``panel.run()`` does what the button does.
+    """
+    from magicgui.widgets import Container, PushButton
+
+    button = PushButton(text=button_text)
+    panel = Container(widgets=[*layer_choices, *options, button])
+
+    def run(*_):
+        _add(viewer, action())
+
+    button.changed.connect(run)
+    _refresh_on_layer_change(viewer, layer_choices)
+    panel.run = run
+    return panel
+
+
 def drift_widget(napari_viewer: napari.viewer.Viewer | None = None):
     """Drift correction: a stack against one of its frames, or an image against a reference layer."""
     viewer = _viewer(napari_viewer)
-    from magicgui.widgets import ComboBox, Container, PushButton, SpinBox
+    from magicgui.widgets import ComboBox, SpinBox
 
-    def layers(_=None):
-        return [(layer.name, layer) for layer in _image_layers(viewer)]
-
-    def references(_=None):
-        return [("(frame of the stack)", None), *layers()]
-
-    image = ComboBox(label="image", choices=layers)
-    reference = ComboBox(label="reference", choices=references)
+    image = _layer_choice(viewer, "image")
+    reference = _layer_choice(viewer, "reference", extra=[("(frame of the stack)", None)])
     method = ComboBox(label="method", choices=["phase", "scharr"], value="phase")
     ref_index = SpinBox(label="reference frame", value=0, min=0, max=100000)
     upsample = SpinBox(label="upsample factor", value=50, min=1, max=1000)
-    button = PushButton(text="Correct drift")
-    container = Container(widgets=[image, reference, method, ref_index, upsample, button])
 
-    def run(*_):
-        _add(
-            viewer,
-            drift_layers(
-                image.value,
-                reference.value,
-                method=method.value,
-                upsample_factor=upsample.value,
-                ref_index=ref_index.value,
-            ),
-        )
+    def action():
+        options = {"method": method.value, "upsample_factor": upsample.value, "ref_index": ref_index.value}
+        return drift_layers(image.value, reference.value, **options)
 
-    button.changed.connect(run)
-    _refresh_on_layer_change(viewer, [image, reference])
-    container.run = run
-    return container
+    return _panel(viewer, [image, reference], [method, ref_index, upsample], "Correct drift", action)
 
 
 def xmcd_widget(napari_viewer: napari.viewer.Viewer | None = None):
     """XMCD map ``(plus - minus) / (plus + minus)`` of two STXM layers of opposite polarization."""
     viewer = _viewer(napari_viewer)
-    from magicgui.widgets import ComboBox, Container, PushButton
-
-    def layers(_=None):
-        return [(layer.name, layer) for layer in _image_layers(viewer)]
-
-    first = ComboBox(label="first", choices=layers)
-    second = ComboBox(label="second", choices=layers)
+    first, second = _layer_choice(viewer, "first"), _layer_choice(viewer, "second")
     images = _image_layers(viewer)
     if len(images) > 1:
         second.value = images[1]
-    button = PushButton(text="XMCD map")
-    container = Container(widgets=[first, second, button])
-
-    def run(*_):
-        _add(viewer, xmcd_layers(first.value, second.value))
-
-    button.changed.connect(run)
-    _refresh_on_layer_change(viewer, [first, second])
-    container.run = run
-    return container
+    return _panel(viewer, [first, second], [], "XMCD map", lambda: xmcd_layers(first.value, second.value))
 
 
 def level_widget(napari_viewer: napari.viewer.Viewer | None = None):
     """Subtract a polynomial background (:func:`stonerimg.funcs.level_image`)."""
     viewer = _viewer(napari_viewer)
-    from magicgui.widgets import ComboBox, Container, PushButton, SpinBox
+    from magicgui.widgets import ComboBox, SpinBox
 
-    image = ComboBox(label="image", choices=lambda _=None: [(la.name, la) for la in _image_layers(viewer)])
+    image = _layer_choice(viewer, "image")
     poly_vert = SpinBox(label="poly_vert", value=1, min=0, max=10)
     poly_horiz = SpinBox(label="poly_horiz", value=1, min=0, max=10)
     mode = ComboBox(label="mode", choices=[("keep values", None), ("clip", "clip"), ("norm", "norm")], value=None)
-    button = PushButton(text="Level")
-    container = Container(widgets=[image, poly_vert, poly_horiz, mode, button])
 
-    def run(*_):
-        layers = level_layers(image.value, poly_vert=poly_vert.value, poly_horiz=poly_horiz.value, mode=mode.value)
-        _add(viewer, layers)
+    def action():
+        return level_layers(image.value, poly_vert=poly_vert.value, poly_horiz=poly_horiz.value, mode=mode.value)
 
-    button.changed.connect(run)
-    _refresh_on_layer_change(viewer, [image])
-    container.run = run
-    return container
+    return _panel(viewer, [image], [poly_vert, poly_horiz, mode], "Level", action)
 
 
 def fft_profile_widget(napari_viewer: napari.viewer.Viewer | None = None):
     """FFT of a layer as a new layer, and the radial profile of it plotted in the widget."""
     viewer = _viewer(napari_viewer)
-    from magicgui.widgets import CheckBox, ComboBox, Container, PushButton
+    from magicgui.widgets import CheckBox, ComboBox
     from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
     from matplotlib.figure import Figure
 
-    image = ComboBox(label="image", choices=lambda _=None: [(la.name, la) for la in _image_layers(viewer)])
+    image = _layer_choice(viewer, "image")
     remove_dc = CheckBox(label="remove DC", value=True)
     window = ComboBox(label="window", choices=[("hann", "hann"), ("none", None)], value="hann")
-    button = PushButton(text="FFT and radial profile")
-    container = Container(widgets=[image, remove_dc, window, button])
     figure = Figure(figsize=(4, 3), layout="constrained")
     axes = figure.add_subplot()
     canvas = FigureCanvasQTAgg(figure)
     canvas.setMinimumHeight(220)
-    container.native.layout().addWidget(canvas)
 
-    def run(*_):
+    def action():
         layers, profile = fft_profile_layers(image.value, remove_dc=remove_dc.value, window=window.value)
-        _add(viewer, layers)
         axes.clear()
         axes.semilogy(profile.r, profile.mean)
         axes.set_xlabel(f"spatial frequency ({profile.r_units})" if profile.r_units else "spatial frequency")
         axes.set_ylabel("mean |FFT|")
         axes.set_title(image.value.name, fontsize="small")
         canvas.draw_idle()
-        container.profile = profile
+        panel.profile = profile
+        return layers
 
-    button.changed.connect(run)
-    _refresh_on_layer_change(viewer, [image])
-    container.run = run
-    container.axes = axes
-    container.canvas = canvas
-    return container
+    panel = _panel(viewer, [image], [remove_dc, window], "FFT and radial profile", action)
+    panel.native.layout().addWidget(canvas)
+    panel.axes = axes
+    panel.canvas = canvas
+    return panel
 
 
 def _refresh_on_layer_change(viewer, combos) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import subprocess
 import sys
@@ -37,12 +38,17 @@ def test_entry_point_names_the_shipped_manifest():
     assert found.contributions == manifest.contributions
 
 
-def _stonerimg_reads(path: str) -> bool:
+@functools.cache
+def _plugin_manager():
     import npe2
 
     pm = npe2.PluginManager.instance()
     pm.discover()
-    return any(r.plugin_name == "stonerimg" for r in pm.iter_compatible_readers([path]))
+    return pm
+
+
+def _stonerimg_reads(path: str) -> bool:
+    return any(r.plugin_name == "stonerimg" for r in _plugin_manager().iter_compatible_readers([path]))
 
 
 def test_every_registered_extension_is_claimed():
