@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import errno
 import functools
 import glob
 import importlib
@@ -319,6 +320,8 @@ def accepted_options(fmt: Format, role: str = "load") -> tuple[str, ...] | None:
 
 
 def _unknown_options(fmt: Format, options: Mapping, role: str) -> list[str]:
+    if not options:
+        return []
     accepted = accepted_options(fmt, role)
     return [] if accepted is None else sorted(set(options) - set(accepted))
 
@@ -517,11 +520,14 @@ def _load(filename, fmt, cls, kwargs):
 
 def _head(path: Path) -> bytes:
     """Return the first :data:`SNIFF_BYTES` of the file to be read, after the checks that come before any format."""
-    if not path.exists():
-        raise FileNotFoundError(2, "No such file", str(path))
-    if path.is_dir():
+    try:
+        kind = os.stat(path).st_mode
+    except OSError as err:  # as Path.exists() judged it: missing, or a loop of links
+        if err.errno in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            raise FileNotFoundError(2, "No such file", str(path)) from None
+        raise
+    if stat.S_ISDIR(kind):
         raise FormatError(path, reason="it is a directory, not a file")
-    kind = path.stat().st_mode
     if not stat.S_ISREG(kind):
         what = "a FIFO" if stat.S_ISFIFO(kind) else "a socket" if stat.S_ISSOCK(kind) else "a device"
         raise FormatError(path, reason=f"it is {what}, not a regular file")
