@@ -374,6 +374,13 @@ class RunningVariance(RunningMean):
         """
         if isinstance(ddof, bool) or not isinstance(ddof, numbers.Integral) or ddof < 0:
             raise ValueError(f"ddof: must be an int >= 0, not {ddof!r}")
+        if self._counts is None and self._count - ddof > 0 and self._weight > 0:
+            # no mask anywhere and enough frames: one count for every pixel, nothing masked
+            var = np.divide(self.m2, self._count - ddof)
+            if error:
+                var /= self._count
+            np.maximum(var, 0.0, out=var)
+            return np.sqrt(var, out=var), np.zeros(self.shape, bool)
         count = self.count
         dof = count - ddof
         masked = (dof <= 0) | (self.weight <= 0)
