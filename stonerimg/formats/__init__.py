@@ -435,8 +435,12 @@ def _candidate_groups(path, head: bytes, cls: type | None) -> tuple[list[Format]
     if cls is not None:
         formats = [f for f in formats if issubclass(f.image_class, cls)]
     by_ext = sorted((f for f in formats if ext in f.extensions), key=lambda f: (f.extensions[ext], f.name))
-    rest = sorted((f for f in formats if ext not in f.extensions), key=lambda f: (f.priority(ext), f.name))
-    return [f for f in by_ext if f.accepts(head) is not False], (f for f in rest if f.accepts(head))
+
+    def others():
+        rest = sorted((f for f in formats if ext not in f.extensions), key=lambda f: (f.priority(ext), f.name))
+        yield from (f for f in rest if f.accepts(head))
+
+    return [f for f in by_ext if f.accepts(head) is not False], others()
 
 
 def load(filename, *, fmt: str | None = None, cls: type | None = None, external: str | None = None, **kwargs):
