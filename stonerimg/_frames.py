@@ -374,6 +374,13 @@ class RunningVariance(RunningMean):
         """
         if isinstance(ddof, bool) or not isinstance(ddof, numbers.Integral) or ddof < 0:
             raise ValueError(f"ddof: must be an int >= 0, not {ddof!r}")
+        if self._counts is None and self._count - ddof > 0 and self._weight > 0:
+            # no mask anywhere and enough frames: one count for every pixel, nothing masked
+            var = np.divide(self.m2, self._count - ddof)
+            if error:
+                var /= self._count
+            np.maximum(var, 0.0, out=var)
+            return np.sqrt(var, out=var), np.zeros(self.shape, bool)
         count = self.count
         dof = count - ddof
         masked = (dof <= 0) | (self.weight <= 0)
@@ -390,17 +397,23 @@ def statistic_image(values, masked, *, metadata: Mapping, history: str, cls=None
 
     Every statistic of a stack or a folder is float64, whatever the frames'
     dtype (the sums are float64 too).  Masked pixels hold 0; ``history`` is
-    appended to the metadata's history.
+    appended to the metadata's history.  ``values`` must be a new array (the
+    accumulators' results are): without masked pixels, float64 values become the
+    image's pixels without a copy.
     """
     from .array import ImageArray
     from .imagefile import ImageFile
 
     masked = np.asarray(masked, dtype=bool)
-    data = np.where(masked, 0.0, values).astype(np.float64, copy=False)
+    any_masked = bool(masked.any())
+    if any_masked:
+        data = np.where(masked, 0.0, values).astype(np.float64, copy=False)
+    else:  # nothing to blank: the values themselves (a copy only if they are not float64 already)
+        data = np.asarray(values).astype(np.float64, copy=False)
     md = Metadata(metadata)
     md["history"] = [*md.get("history", []), history]
     image = ImageArray(data, metadata=md)
-    if masked.any():
+    if any_masked:
         image._set_mask_fast(masked.copy())
     return (cls or ImageFile)(image)
 

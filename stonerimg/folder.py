@@ -1677,7 +1677,8 @@ class ImageFolder:
         if not len(self):
             raise ValueError(f"{policy.what}: the folder has no files")
         weight_of = self._weight_of(weights)
-        used: list[ImageFile] = []
+        first: ImageFile | None = None
+        records = []  # the metadata of each file used (its pixels are let go as soon as they are added)
 
         def add(index):
             document = self._get(index)
@@ -1692,10 +1693,11 @@ class ImageFolder:
         for index in range(len(self)):
             document = policy.call(self._names[index], add, index)
             if document is not SKIP:
-                used.append(document)
-        if not used:
+                first = document if first is None else first
+                records.append(document.metadata)
+        if first is None:
             raise self._none_left(policy, policy.what, self._root)
-        return used[0], [d.metadata for d in used]
+        return first, records
 
     def _statistic(self, values, masked, template, records, description: str, policy: Policy) -> ImageFile:
         from ._frames import statistic_image

@@ -322,3 +322,28 @@ def test_imagestack_of_a_directory(kerr_good, tmp_path):
         ImageStack(tmp_path)  # the folder's default policy: raise, naming the file
     skipping = ImageStack(ImageFolder(tmp_path, errors="skip"))
     assert len(skipping) == 3 and _skipped_names(skipping.skipped) == ["zz_empty.tif"]
+
+
+@pytest.mark.parametrize("ddof", [0, 1, 2])
+@pytest.mark.parametrize("error", [False, True])
+def test_std_without_masks_matches_the_per_pixel_path_and_numpy(ddof, error):
+    """The unmasked shortcut of RunningVariance.std agrees with the per-pixel path and a NumPy reference."""
+    from stonerimg._frames import RunningVariance
+
+    rng = np.random.default_rng(3)
+    frames = [rng.normal(1e3, 3, (6, 7)) for _ in range(5)]
+    weights = [1.0, 2.0, 1.0, 3.0, 1.0]
+    acc = RunningVariance()
+    for frame, weight in zip(frames, weights, strict=True):
+        acc.add(frame, None, weight)
+    fast, fast_masked = acc.std(ddof, error=error)
+    acc._counts = np.full(acc.shape, acc._count, np.int64)  # the path taken once any frame had a mask
+    slow, slow_masked = acc.std(ddof, error=error)
+    assert not fast_masked.any() and not slow_masked.any()
+    np.testing.assert_allclose(fast, slow, rtol=1e-12)
+    stack, w = np.stack(frames), np.array(weights)[:, None, None]
+    mean = (stack * w).sum(0) / w.sum()
+    expected = np.sqrt((w * (stack - mean) ** 2).sum(0) / (len(frames) - ddof))  # West: weights sum, frames count
+    if error:
+        expected /= np.sqrt(len(frames))
+    np.testing.assert_allclose(fast, expected, rtol=1e-9)

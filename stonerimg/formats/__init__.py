@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import errno
 import functools
 import glob
 import importlib
 import inspect
+import itertools
 import os
 import re
 import secrets
@@ -418,13 +420,27 @@ def candidates(path, head: bytes = b"", cls: type | None = None) -> list[Format]
     whose signature check accepts ``head``.  With ``cls``, only formats returning
     that class (or a subclass) are considered.
     """
+    claiming, others = _candidate_groups(path, head, cls)
+    return claiming + list(others)
+
+
+def _candidate_groups(path, head: bytes, cls: type | None) -> tuple[list[Format], Iterator[Format]]:
+    """Return the candidates of :func:`candidates` in two parts: those claiming the extension, the others lazily.
+
+    The other formats' signature checks (``sniff``) run only as the second part is
+    consumed, so a load that the first part serves asks none of them.
+    """
     ext = _extension(Path(path))
     formats = list(_all_formats().values())
     if cls is not None:
         formats = [f for f in formats if issubclass(f.image_class, cls)]
     by_ext = sorted((f for f in formats if ext in f.extensions), key=lambda f: (f.extensions[ext], f.name))
-    rest = sorted((f for f in formats if ext not in f.extensions), key=lambda f: (f.priority(ext), f.name))
-    return [f for f in by_ext if f.accepts(head) is not False] + [f for f in rest if f.accepts(head)]
+
+    def others():
+        rest = sorted((f for f in formats if ext not in f.extensions), key=lambda f: (f.priority(ext), f.name))
+        yield from (f for f in rest if f.accepts(head))
+
+    return [f for f in by_ext if f.accepts(head) is not False], others()
 
 
 def load(filename, *, fmt: str | None = None, cls: type | None = None, external: str | None = None, **kwargs):
@@ -476,21 +492,28 @@ def _load(filename, fmt, cls, kwargs):
         chosen = get(fmt)
         if cls is not None and not issubclass(chosen.image_class, cls):
             raise ValueError(f"fmt: format {fmt!r} gives {chosen.image_class.__name__}, not {cls.__name__}")
-        tried = [chosen]
+        claiming, others = [chosen], iter(())
     else:
-        tried = candidates(path, head, cls)
+        claiming, others = _candidate_groups(path, head, cls)
     ext = _extension(path)
     rejected = [
         f
         for f in _all_formats().values()
-        if fmt is None and ext in f.extensions and f not in tried and (cls is None or issubclass(f.image_class, cls))
+        if fmt is None and ext in f.extensions and f not in claiming and (cls is None or issubclass(f.image_class, cls))
     ]
+    tried: list[Format] = []
+
+    def trying():  # the other formats are sniffed only once those claiming the extension have declined
+        for f in itertools.chain(claiming, others):
+            tried.append(f)
+            yield f
+
     attempts: list[tuple[str, str]] = [
         (f.name, f"the file's first bytes are not a {f.name} signature")
         for f in sorted(rejected, key=lambda f: (f.extensions[ext], f.name))
     ]
     document = _try_formats(
-        tried, "load", path, kwargs, attempts, lambda f, options: _resolve(f.load)(path, **options), fmt is None
+        trying(), "load", path, kwargs, attempts, lambda f, options: _resolve(f.load)(path, **options), fmt is None
     )
     if document is not None:
         document.filename = str(path.absolute())  # a later chdir must not change which file it names
@@ -503,11 +526,14 @@ def _load(filename, fmt, cls, kwargs):
 
 def _head(path: Path) -> bytes:
     """Return the first :data:`SNIFF_BYTES` of the file to be read, after the checks that come before any format."""
-    if not path.exists():
-        raise FileNotFoundError(2, "No such file", str(path))
-    if path.is_dir():
+    try:
+        kind = os.stat(path).st_mode
+    except OSError as err:  # as Path.exists() judged it: missing, or a loop of links
+        if err.errno in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            raise FileNotFoundError(2, "No such file", str(path)) from None
+        raise
+    if stat.S_ISDIR(kind):
         raise FormatError(path, reason="it is a directory, not a file")
-    kind = path.stat().st_mode
     if not stat.S_ISREG(kind):
         what = "a FIFO" if stat.S_ISFIFO(kind) else "a socket" if stat.S_ISSOCK(kind) else "a device"
         raise FormatError(path, reason=f"it is {what}, not a regular file")

@@ -191,25 +191,29 @@ def _heap_candidates(fd: int, size: int):
             position += BLOCK_BYTES
 
 
-def check_global_heaps(path) -> None:
-    """Raise :class:`~stonerimg.errors.FormatMismatch` if a global heap would hang libhdf5.
+def check_global_heaps(path) -> int:
+    """Raise :class:`~stonerimg.errors.FormatMismatch` if a global heap would hang libhdf5; else count the heaps.
 
     Every byte of the file's data is read once, in blocks (holes of sparse files
-    are skipped); nothing is mapped.
+    are skipped); nothing is mapped.  Returns how many places carry the global
+    heap signature (0: the file has no global heap, so no virtual dataset).
     """
     with open(path, "rb") as handle:
         fd = handle.fileno()
         size = os.fstat(fd).st_size
         if size == 0:
-            return
+            return 0
         reader = _Reader(fd, size)
         length_size = _length_size(reader)
         if length_size not in (2, 4, 8):
-            return  # no HDF5 superblock: the library will say what is wrong
+            return 1  # no HDF5 superblock: the library will say what is wrong (assume heaps: check everything)
+        heaps = 0
         for position in _heap_candidates(fd, size):
             problem = _walk(reader, position, length_size)
             if problem:
                 raise FormatMismatch(f"a damaged HDF5 file: {problem}")
+            heaps += 1
+        return heaps
 
 
 # --------------------------------------------------------------------------- data outside the file
@@ -284,40 +288,54 @@ def _judge(kind: str, where: str, name: str, parent: str, root: str, policy: str
     return None
 
 
-def _items_outside(handle) -> list[tuple[str, str, str]]:
-    """``(kind, where, name)`` of every external link, external raw file and virtual source file in an open file."""
+#: Bit of the external data files message (``H5O_EFL_ID``, 0x0007) in an object header's message mask.
+_EXTERNAL_FILES_MESSAGE = 1 << 0x0007
+
+
+def _items_outside(handle, virtual: bool = True) -> list[tuple[str, str, str]]:
+    """``(kind, where, name)`` of every external link, external raw file and virtual source file in an open file.
+
+    One pass over the objects (each once, with its header's message mask) and one
+    over the links with their types.  A dataset is opened only where it can keep
+    data outside the file: its header has an external data files message, or
+    ``virtual`` is true (the file has a global heap, where the layout of a virtual
+    dataset keeps its source mapping: without one no dataset can be virtual).
+    """
     from h5py import h5d, h5l, h5o
 
     found: list[tuple[str, str, str]] = []
-    seen: set[int] = set()
     fid = handle.id
 
     def text(value) -> str:
         return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
 
-    def visit(name, info):
+    def visit_object(name, info):
+        if info.type != h5o.TYPE_DATASET or not (virtual or info.hdr.mesg.present & _EXTERNAL_FILES_MESSAGE):
+            return None
+        plist = h5o.open(fid, name).get_create_plist()
+        for i in range(plist.get_external_count()):
+            found.append(("external raw storage", f"of dataset /{text(name)}", text(plist.get_external(i)[0])))
+        if virtual and plist.get_layout() == h5d.VIRTUAL:
+            for i in range(plist.get_virtual_count()):
+                source = text(plist.get_virtual_filename(i))
+                if source != ".":
+                    found.append(("virtual dataset", f"/{text(name)}", source))
+        return None
+
+    def visit_link(name, info):
         if info.type == h5l.TYPE_EXTERNAL:
             target, inside = fid.links.get_val(name)
             found.append(("external link", f"/{text(name)} (to {text(inside)!r})", text(target)))
-        elif info.type == h5l.TYPE_HARD and info.u not in seen:
-            seen.add(info.u)
-            obj = h5o.open(fid, name)
-            if isinstance(obj, h5d.DatasetID):
-                plist = obj.get_create_plist()
-                for i in range(plist.get_external_count()):
-                    found.append(("external raw storage", f"of dataset /{text(name)}", text(plist.get_external(i)[0])))
-                if plist.get_layout() == h5d.VIRTUAL:
-                    for i in range(plist.get_virtual_count()):
-                        source = text(plist.get_virtual_filename(i))
-                        if source != ".":
-                            found.append(("virtual dataset", f"/{text(name)}", source))
         return None
 
-    fid.links.visit(visit, info=True)
+    h5o.visit(fid, visit_object, info=True)
+    fid.links.visit(visit_link, info=True)
     return found
 
 
-def check_external(handle, path, policy: str | None = None, *, _root=None, _seen=None, _depth=0) -> None:
+def check_external(
+    handle, path, policy: str | None = None, *, heaps: bool = True, _root=None, _seen=None, _depth=0
+) -> None:
     """Apply the ``external`` policy to an open HDF5 file and, recursively, to the HDF5 files it names.
 
     Parameters
@@ -328,6 +346,10 @@ def check_external(handle, path, policy: str | None = None, *, _root=None, _seen
         Its name (the file the user asked for; errors name it).
     policy : {"below", "none", "any"}, optional
         Default: :func:`external_policy`.
+    heaps : bool
+        False when :func:`check_global_heaps` found no global heap in the file:
+        then no dataset can be virtual, and only datasets whose header lists
+        external files are opened.
 
     Raises
     ------
@@ -343,7 +365,7 @@ def check_external(handle, path, policy: str | None = None, *, _root=None, _seen
     root = _root or os.path.realpath(os.path.dirname(os.path.abspath(os.fspath(path))))
     seen = _seen if _seen is not None else {os.path.realpath(parent)}
     try:
-        items = _items_outside(handle)
+        items = _items_outside(handle, virtual=heaps)
     except (OSError, RuntimeError, KeyError, ValueError) as err:
         raise FormatMismatch(f"a damaged HDF5 file: its links cannot be walked: {err}") from err
     for kind, where, name in items:
@@ -356,7 +378,7 @@ def check_external(handle, path, policy: str | None = None, *, _root=None, _seen
                 path, reason=f"{kind} {where}: files name other files more than {MAX_EXTERNAL_DEPTH} deep"
             )
         _check_regular(target, path)
-        check_global_heaps(target)
+        heaps = check_global_heaps(target)
         import h5py
 
         try:
@@ -364,7 +386,7 @@ def check_external(handle, path, policy: str | None = None, *, _root=None, _seen
         except OSError:
             continue  # the library cannot open it either: nothing will be read from it
         with other:
-            check_external(other, path, policy, _root=root, _seen=seen, _depth=_depth + 1)
+            check_external(other, path, policy, heaps=heaps > 0, _root=root, _seen=seen, _depth=_depth + 1)
 
 
 # --------------------------------------------------------------------------- opening
@@ -424,8 +446,7 @@ def open_hdf5(path, external: str | None = None):
     key = (os.path.realpath(path), facts.st_ino, facts.st_size, facts.st_mtime_ns, policy)
     passed = _passed.get()
     known = passed is not None and key in passed
-    if not known:
-        check_global_heaps(path)
+    heaps = check_global_heaps(path) if not known else 1
     try:
         handle = h5py.File(path, "r")
     except (PermissionError, FileNotFoundError):
@@ -434,7 +455,7 @@ def open_hdf5(path, external: str | None = None):
         raise FormatMismatch(f"not a readable HDF5 file: {err}") from err
     if not known:
         try:
-            check_external(handle, path, policy)
+            check_external(handle, path, policy, heaps=heaps > 0)
         except BaseException:
             handle.close()
             raise

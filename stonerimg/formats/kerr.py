@@ -77,17 +77,20 @@ def text_band(data) -> tuple[int, int] | None:
     data = np.asarray(data)
     if data.ndim != 2 or data.shape[0] < 4 or data.dtype.kind not in "uif":
         return None
-    black = np.count_nonzero(data == 0, axis=1) / data.shape[1]
-    first = data.shape[0]
-    while first > 0 and black[first - 1] >= _BAND_ROW_BLACK:
+    rows = data.shape[0]
+    if np.count_nonzero(data[-1] == 0) < _BAND_ROW_BLACK * data.shape[1]:
+        return None  # the bottom row is not black: no band (and nothing more to read)
+    top = max(rows // 2 - 1, 0)  # a band leaves at least half the image: only the rows below are looked at
+    black = np.zeros(rows)
+    black[top:] = np.count_nonzero(data[top:] == 0, axis=1) / data.shape[1]
+    first = rows
+    while first > top and black[first - 1] >= _BAND_ROW_BLACK:
         first -= 1
-    if first == data.shape[0]:
-        return None
-    while first > 0 and black[first - 1] > _EDGE_ROW_BLACK:
+    while first > top and black[first - 1] > _EDGE_ROW_BLACK:
         first -= 1
-    if first < data.shape[0] // 2:
+    if first < rows // 2:
         return None  # not a band below an image: a dark image
-    return first, data.shape[0]
+    return first, rows
 
 
 #: Text hidden under layers of quotes and backslashes by files re-saved with old Stoner versions:
@@ -135,35 +138,35 @@ def _normalise(metadata) -> None:
             metadata.setdefault(f"calibration.{axis}.units", "µm")
 
 
-def _has_kerr_chunks(path) -> bool:
+def _has_kerr_chunks(source) -> bool:
     """Tell from the text chunks' keywords (and a short ``Version`` text) whether a PNG is the Kerr software's.
 
-    Only chunk headers are read, so a PNG that is not Kerr's is declined before
-    its pixels are decoded or its metadata parsed (the PNG format does that once).
-    A PNG saved by stonerimg may be a Kerr image: its own metadata decides.
+    ``source`` is a path or a :class:`~stonerimg.formats.png.PngSource` (the chunk
+    table walked once for the whole load).  Only chunk headers and the first bytes of text
+    chunks are looked at, so a PNG that is not Kerr's is declined before its pixels
+    are decoded or its metadata parsed (the PNG format does that once).  A PNG
+    saved by stonerimg may be a Kerr image: its own metadata decides.
     """
     from ..metadata import split_typed_key
 
-    with open(path, "rb") as handle:
-        for kind, offset, length in png._chunks(path):
-            if kind not in (b"tEXt", b"iTXt", b"zTXt"):
-                continue
-            handle.seek(offset)
-            head = handle.read(min(length, 256))
-            keyword = head.split(b"\0", 1)[0].decode("latin-1")
-            name = split_typed_key(keyword)[0]
-            if name in ("X-B-2d", "field: units", png.PAYLOAD_KEY):  # our own payload: its metadata decides
-                return True
-            if name == "Version" and b"IMAQ" in head:
-                return True
+    if not isinstance(source, png.PngSource):
+        source = png.PngSource(source)
+    for head in source.texts:
+        keyword = head.split(b"\0", 1)[0].decode("latin-1")
+        name = split_typed_key(keyword)[0]
+        if name in ("X-B-2d", "field: units", png.PAYLOAD_KEY):  # our own payload: its metadata decides
+            return True
+        if name == "Version" and b"IMAQ" in head:
+            return True
     return False
 
 
 def load(path) -> KerrImage:
     """Read a Kerr PNG; declines PNGs without the Kerr software's metadata."""
-    if not _has_kerr_chunks(path):
+    source = png.PngSource(path)
+    if not _has_kerr_chunks(source):
         raise FormatMismatch("a PNG without the Kerr microscope metadata (X-B-2d, field: units or IMAQ Version)")
-    document = png.load(path)
+    document = png.read(source)
     if not is_kerr_metadata(document.metadata):
         raise FormatMismatch("a PNG without the Kerr microscope metadata (X-B-2d, field: units or IMAQ Version)")
     _normalise(document.metadata)

@@ -245,10 +245,14 @@ class _Walk:
         size = math.prod(shape)
         if size != 1 and (len(shape) > MAX_METADATA_NDIM or size > MAX_METADATA_SIZE):
             return _SKIP
-        if size * did.dtype.itemsize > MAX_METADATA_BYTES:
+        try:
+            dtype = did.dtype  # built anew by h5py on each access: once
+        except Exception as err:  # an unreadable type
+            logger.debug("skipped an HDF5 dataset: %s", err)
+            return _SKIP
+        if size * dtype.itemsize > MAX_METADATA_BYTES:
             return _SKIP
         try:
-            dtype = did.dtype
             numeric = dtype.kind in _NUMERIC_KINDS and dtype.subdtype is None
             array = np.empty(shape, dtype=dtype) if numeric else np.zeros(shape, dtype=dtype)
             if size:

@@ -10,6 +10,7 @@ Stoner package) are loaded as metadata, typed by their ``Name{Type}`` hints.
 from __future__ import annotations
 
 import os
+import struct
 
 import numpy as np
 
@@ -73,41 +74,96 @@ def _pixels_from(picture) -> np.ndarray:
     return data
 
 
-def _check_declared_size(path, picture) -> None:
+def _check_declared_size(source: PngSource, picture) -> None:
     """Refuse a PNG whose header declares more pixels than its compressed data could hold, before decoding."""
     from ._limits import check_declared
 
+    path = source.path
     bits = {"1": 1, "L": 8, "P": 8, "LA": 16, "PA": 16, "RGB": 24, "RGBA": 32, "I;16": 16, "I;16B": 16, "I": 32}
     width, height = picture.size
-    stored = sum(length for kind, _, length in _chunks(path) if kind == b"IDAT")
+    stored = source.stored
     raw = height * ((width * bits.get(picture.mode, 64) + 7) // 8 + 1)  # the filter byte of each row
     what = f"its {width} x {height} {picture.mode} image"
     check_declared(path, raw, what=what, stored=stored, compression="deflate", in_memory=False)
     check_declared(path, width * height * 4, what=what, compression=None)  # Pillow's own buffer
 
 
-def _chunks(path):
-    """Yield ``(type, offset, length)`` of every chunk of a PNG file (headers only: 12 bytes read per chunk)."""
-    size = os.path.getsize(path)
-    with open(path, "rb") as handle:
-        position = 8
-        while position + 8 <= size:
+_CHUNK_HEAD = struct.Struct(">I4s")  # a chunk's length and type
+_TEXT_CHUNKS = (b"tEXt", b"iTXt", b"zTXt")
+
+#: A PNG up to this size has its chunk headers read in one read (larger ones: header by header).
+READ_WHOLE_BYTES = 32 << 20
+#: How many bytes of each text chunk :attr:`PngSource.texts` keeps (the keyword and the start of the text).
+TEXT_HEAD_BYTES = 256
+#: How many text chunks :attr:`PngSource.texts` keeps (the checks before decoding look no further).
+MAX_TEXT_HEADS = 10_000
+
+
+class PngSource:
+    """The chunk table of one PNG file, walked once per load and shared by the checks before decoding.
+
+    Attributes
+    ----------
+    path : path
+        The file (Pillow decodes it from there).
+    stored : int
+        Bytes of compressed image data (the IDAT chunks), for the declared-size check.
+    texts : list of bytes
+        The first :data:`TEXT_HEAD_BYTES` of each text chunk (at most :data:`MAX_TEXT_HEADS`),
+        for formats that recognise a PNG from its text keywords (Kerr).
+    """
+
+    __slots__ = ("path", "stored", "texts")
+
+    def __init__(self, path):
+        self.path = path
+        self.stored = 0
+        self.texts: list[bytes] = []
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            whole = handle.read(size) if size <= READ_WHOLE_BYTES else None
+            for kind, offset, length in _chunk_headers(handle, whole, size):
+                if kind == b"IDAT":
+                    self.stored += length
+                elif kind in _TEXT_CHUNKS and len(self.texts) < MAX_TEXT_HEADS:
+                    take = min(length, TEXT_HEAD_BYTES)
+                    if whole is not None:
+                        self.texts.append(whole[offset : offset + take])
+                    else:
+                        handle.seek(offset)
+                        self.texts.append(handle.read(take))
+
+
+def _chunk_headers(handle, whole: bytes | None, size: int):
+    """Yield ``(type, offset, length)`` of every chunk: from ``whole`` (the file's bytes) or header by header."""
+    position = 8
+    while position + 8 <= size:
+        if whole is not None:
+            if position + 8 > len(whole):
+                return
+            length, kind = _CHUNK_HEAD.unpack_from(whole, position)
+        else:
             handle.seek(position)
             head = handle.read(8)
             if len(head) < 8:
                 return
-            length = int.from_bytes(head[:4], "big")
-            yield head[4:], position + 8, min(length, max(0, size - position - 8))
-            position += 12 + length
+            length, kind = _CHUNK_HEAD.unpack(head)
+        yield kind, position + 8, min(length, max(0, size - position - 8))
+        position += 12 + length
 
 
 def load(path) -> ImageFile:
     """Read a PNG file with its text chunks."""
+    return read(PngSource(path))
+
+
+def read(source: PngSource) -> ImageFile:
+    """Read the PNG of ``source`` (a :class:`PngSource`: its chunk table already walked) with its text chunks."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path, formats=["PNG"]) as picture:
-            _check_declared_size(path, picture)
+        with Image.open(source.path, formats=["PNG"]) as picture:
+            _check_declared_size(source, picture)
             picture.load()
             text = dict(getattr(picture, "text", {}))
             data = _pixels_from(picture)

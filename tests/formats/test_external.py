@@ -195,3 +195,25 @@ def test_command_line(tree, capsys):
     assert main(["info", "--external", "any", str(path)]) == 0
     assert main(["convert", str(path), "-o", str(out), "--quiet", "--external", "any"]) == 0
     assert [p.name for p in out.glob("*")] == ["x.tif"]
+
+
+def test_the_check_opens_only_datasets_that_can_keep_data_outside(tree):
+    """Without a global heap no dataset can be virtual: only a header listing external files gets a dataset opened.
+
+    The raw-storage file has no global heap, and its dataset is still found (from its
+    header's external files message); a virtual dataset's mapping lives in a global heap,
+    so a virtual file always has one.
+    """
+    from stonerimg.formats._hdf5 import _items_outside, check_global_heaps
+
+    raw = raw_file(tree / "data" / "raw.h5", "../secret.bin")
+    with h5py.File(raw, "a") as f:
+        f["plain"] = np.zeros((3, 3))  # an ordinary dataset beside it: not reported
+    virtual = virtual_file(tree / "data" / "virtual.h5", "../other.h5")
+    assert check_global_heaps(raw) == 0
+    assert check_global_heaps(virtual) > 0
+    with h5py.File(raw, "r") as f:
+        assert _items_outside(f, virtual=False) == [("external raw storage", "of dataset /img", "../secret.bin")]
+        assert _items_outside(f, virtual=True) == _items_outside(f, virtual=False)
+    with h5py.File(virtual, "r") as f:
+        assert [item[0] for item in _items_outside(f, virtual=True)] == ["virtual dataset"]

@@ -300,3 +300,34 @@ def test_kerr_png_round_trips(kerr_dir, tmp_path):
     again = stonerimg.load(tmp_path / "copy.png")
     assert_same_pixels(original.data, again.data)
     assert_same_value(dict(original.metadata), dict(again.metadata), "metadata")
+
+
+@pytest.mark.parametrize("whole", [True, False], ids=["one-read", "header-by-header"])
+def test_chunk_table_is_walked_once_and_agrees_with_a_plain_parse(kerr_dir, tmp_path, monkeypatch, whole):
+    """The chunk table a load shares (IDAT bytes, text heads) matches a plain walk of the file, read either way."""
+    from stonerimg.formats import kerr, png
+
+    if not whole:
+        monkeypatch.setattr(png, "READ_WHOLE_BYTES", 0)
+    path = sorted((kerr_dir / "fields").glob("*.png"))[0]
+    raw = path.read_bytes()
+    stored, texts, position = 0, [], 8
+    while position + 8 <= len(raw):  # the PNG specification's layout: length, type, data, CRC
+        length = int.from_bytes(raw[position : position + 4], "big")
+        kind = raw[position + 4 : position + 8]
+        if kind == b"IDAT":
+            stored += length
+        elif kind in (b"tEXt", b"iTXt", b"zTXt"):
+            texts.append(raw[position + 8 : position + 8 + min(length, 256)])
+        position += 12 + length
+    source = png.PngSource(path)
+    assert source.stored == stored > 0
+    assert source.texts == texts and len(texts) > 40
+    opened = []
+    real = png.PngSource.__init__
+    monkeypatch.setattr(png.PngSource, "__init__", lambda self, p: opened.append(p) or real(self, p))
+    image = stonerimg.load(path)
+    assert image.format == "kerr" and len(opened) == 1  # one walk serves the Kerr check and the size check
+    with Image.open(path) as picture:
+        assert np.array_equal(image.data, np.array(picture))
+    assert kerr._has_kerr_chunks(path)

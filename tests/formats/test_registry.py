@@ -136,6 +136,25 @@ class TestCandidates:
         assert [f.name for f in formats.candidates("x.dat", TIFF_HEAD)] == [sniffy.name, "tiff"]
         assert [f.name for f in formats.candidates("x.dat", PNG_HEAD)] == ["kerr", "png"]
 
+    def test_other_formats_are_sniffed_only_when_the_extension_formats_decline(self, temp_formats, tmp_path):
+        sniffed = []
+
+        def sniff(head):
+            sniffed.append(head[:4])
+            return head.startswith(b"II*")
+
+        temp_formats(Format("t_sniff_log", {".sny": 1}, load=_tiff_loader, sniff=sniff))
+        tif = tmp_path / "a.tif"
+        data = save_reference_tiff(tif)
+        assert np.array_equal(stonerimg.load(tif).data, data)
+        assert sniffed == []  # the TIFF format claims .tif and reads it: nobody else is asked
+        renamed = tmp_path / "a.dat"
+        shutil.copy(tif, renamed)
+        assert stonerimg.load(renamed).format == "t_sniff_log"  # no extension match: sniffed, best priority first
+        assert sniffed == [b"II*\x00"]
+        # candidates() still lists every format in the documented order (sniffing them all)
+        assert [f.name for f in formats.candidates(tif, TIFF_HEAD)] == ["tiff", "t_sniff_log"]
+
     def test_magic_rejection_excludes_extension_match(self, temp_formats):
         temp_formats(Format("t_magic", {".tif": 1}, load=_tiff_loader, magic=(b"MAGIC",)))
         assert "t_magic" not in [f.name for f in formats.candidates("x.tif", TIFF_HEAD)]
