@@ -26,7 +26,7 @@ def site() -> Path:
             "no built site: set STONERIMG_DOCS_HTML to one (the README's docs command builds build/html; "
             ".ci/run checks the site it builds)"
         )
-    path = Path(given)
+    path = Path(given).resolve()  # file URIs need an absolute path
     if not (path / "index.html").exists():
         pytest.fail(f"STONERIMG_DOCS_HTML={given} holds no built site (no index.html)")
     return path
