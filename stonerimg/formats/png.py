@@ -121,33 +121,42 @@ class PngSource:
         self.texts: list[bytes] = []
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
-            whole = handle.read(size) if size <= READ_WHOLE_BYTES else None
-            for kind, offset, length in _chunk_headers(handle, whole, size):
+            if size <= READ_WHOLE_BYTES:
+                self._walk_bytes(handle.read(size), size)
+                return
+            for kind, offset, length in _chunk_headers(handle, size):
                 if kind == b"IDAT":
                     self.stored += length
                 elif kind in _TEXT_CHUNKS and len(self.texts) < MAX_TEXT_HEADS:
-                    take = min(length, TEXT_HEAD_BYTES)
-                    if whole is not None:
-                        self.texts.append(whole[offset : offset + take])
-                    else:
-                        handle.seek(offset)
-                        self.texts.append(handle.read(take))
+                    handle.seek(offset)
+                    self.texts.append(handle.read(min(length, TEXT_HEAD_BYTES)))
+
+    def _walk_bytes(self, whole: bytes, size: int) -> None:
+        """Walk the chunk headers of ``whole`` (the file's bytes; ``size`` its size when opened), inline for speed."""
+        unpack = _CHUNK_HEAD.unpack_from
+        texts = self.texts
+        stored = 0
+        position = 8
+        end = min(size, len(whole)) - 8  # a header must fit in what was read
+        while position <= end:
+            length, kind = unpack(whole, position)
+            if kind == b"IDAT":
+                stored += min(length, size - 8 - position)  # a chunk cut short counts what the file holds
+            elif kind in _TEXT_CHUNKS and len(texts) < MAX_TEXT_HEADS:
+                texts.append(whole[position + 8 : position + 8 + min(length, TEXT_HEAD_BYTES)])
+            position += 12 + length
+        self.stored = stored
 
 
-def _chunk_headers(handle, whole: bytes | None, size: int):
-    """Yield ``(type, offset, length)`` of every chunk: from ``whole`` (the file's bytes) or header by header."""
+def _chunk_headers(handle, size: int):
+    """Yield ``(type, offset, length)`` of every chunk of a file too large to read whole, header by header."""
     position = 8
     while position + 8 <= size:
-        if whole is not None:
-            if position + 8 > len(whole):
-                return
-            length, kind = _CHUNK_HEAD.unpack_from(whole, position)
-        else:
-            handle.seek(position)
-            head = handle.read(8)
-            if len(head) < 8:
-                return
-            length, kind = _CHUNK_HEAD.unpack(head)
+        handle.seek(position)
+        head = handle.read(8)
+        if len(head) < 8:
+            return
+        length, kind = _CHUNK_HEAD.unpack(head)
         yield kind, position + 8, min(length, max(0, size - position - 8))
         position += 12 + length
 
