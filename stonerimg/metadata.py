@@ -178,6 +178,13 @@ def _values_equal(a: Any, b: Any) -> bool:
         return False
 
 
+def _plain_items(items: dict) -> bool:
+    """Whether every key of ``items`` is a ``str`` and no value is an array (what ``Metadata.__setitem__`` checks)."""
+    return set(map(type, items)) <= {str} and not any(
+        issubclass(kind, np.ndarray) for kind in set(map(type, items.values()))
+    )
+
+
 class Metadata(dict):
     """A dictionary of metadata with flat, dotted string keys.
 
@@ -265,6 +272,10 @@ class Metadata(dict):
             raise TypeError(f"update expected at most 1 positional argument, got {len(args)}")
         other = args[0] if args else ()
         if isinstance(other, Metadata):
+            if other:
+                self._release()
+                super().update(other)
+        elif type(other) is dict and _plain_items(other):  # nothing to check item by item: one update
             if other:
                 self._release()
                 super().update(other)

@@ -85,6 +85,18 @@ class TestDict:
             md[key] = 1
         assert len(md) == 0
 
+    def test_update_from_a_dict_keeps_arrays_read_only_copies(self):
+        # a plain dict of str keys is added in one update; an array among its values still becomes a read-only copy
+        source = np.arange(3.0)
+        for md in (Metadata({"a": 1, "grid": source}), Metadata(), Metadata()):
+            md.update({"a": 1, "grid": source, "masked": np.ma.array([1, 2])})
+            assert md["a"] == 1
+            assert md["grid"] is not source and not md["grid"].flags.writeable
+            assert not md["masked"].flags.writeable
+            source[0] = 5.0
+            assert md["grid"][0] == 0.0
+            source[0] = 0.0
+
     @pytest.mark.parametrize("key", [1, ("a",), None])
     def test_non_string_key_constructor_update_setdefault(self, key):
         with pytest.raises(TypeError, match="string"):

@@ -191,13 +191,15 @@ def typed_text_metadata(items) -> Metadata:
     At most :data:`MAX_TYPED_TEXT` characters of one file are parsed (about a
     second of work); the values beyond are kept as the text they are.
     """
-    metadata = Metadata()
+    parsed = {}
     budget = MAX_TYPED_TEXT
     for key, text in items:
         name, type_name = split_typed_key(str(key))
         text = str(text)
-        if type_name is not None and len(text) > budget:
-            type_name = None
-        budget -= len(text) if type_name is not None else 0
-        metadata[name] = parse_typed_value(text, type_name)
-    return metadata
+        if type_name is not None:
+            if len(text) > budget:
+                type_name = None
+            else:
+                budget -= len(text)
+        parsed[name] = parse_typed_value(text, type_name)
+    return Metadata(parsed)  # one pass of Metadata's checks (string keys, read-only arrays)
