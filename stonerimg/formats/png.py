@@ -9,7 +9,6 @@ Stoner package) are loaded as metadata, typed by their ``Name{Type}`` hints.
 
 from __future__ import annotations
 
-import io
 import os
 import struct
 
@@ -112,24 +111,18 @@ class PngSource:
     texts : list of bytes
         The first :data:`TEXT_HEAD_BYTES` of each text chunk (at most :data:`MAX_TEXT_HEADS`),
         for formats that recognise a PNG from its text keywords (Kerr).
-    whole : bytes or None
-        The file's bytes when it was read whole (up to :data:`READ_WHOLE_BYTES`): Pillow
-        decodes from them (faster than reading the file again, and the same bytes the
-        checks saw); None for a larger file (Pillow reads the path).
     """
 
-    __slots__ = ("path", "stored", "texts", "whole")
+    __slots__ = ("path", "stored", "texts")
 
     def __init__(self, path):
         self.path = path
         self.stored = 0
         self.texts: list[bytes] = []
-        self.whole: bytes | None = None
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             if size <= READ_WHOLE_BYTES:
-                self.whole = handle.read(size)
-                self._walk_bytes(self.whole, size)
+                self._walk_bytes(handle.read(size), size)
                 return
             for kind, offset, length in _chunk_headers(handle, size):
                 if kind == b"IDAT":
@@ -177,9 +170,8 @@ def read(source: PngSource) -> ImageFile:
     """Read the PNG of ``source`` (a :class:`PngSource`: its chunk table already walked) with its text chunks."""
     from PIL import Image, UnidentifiedImageError
 
-    whole, source.whole = source.whole, None  # decoded once; the source keeps only its table
     try:
-        with Image.open(source.path if whole is None else io.BytesIO(whole), formats=["PNG"]) as picture:
+        with Image.open(source.path, formats=["PNG"]) as picture:
             _check_declared_size(source, picture)
             picture.load()
             text = dict(getattr(picture, "text", {}))
