@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 from _timing import interleaved_times
+from benchmark_functions import plain_radial_profile  # the plain references the other benchmarks use
+from benchmark_stxm_load import h5py_only as plain_stxm
 
 DATA = Path(os.environ.get("STONERIMG_SAMPLE_DATA", Path(__file__).parents[2] / "shared" / "data"))
 STXM = DATA / "stxm" / "Sample_Image_2017-10-15_100.hdf5"
@@ -167,17 +169,6 @@ def bench_level(report, repeats):
     report.times("level_image plane 2048^2, masked", ours, plain, 1.5)
 
 
-def plain_radial_profile(data):
-    """Mean, standard deviation and count in 1-px rings with np.bincount."""
-    rows, cols = data.shape
-    y, x = np.indices(data.shape)
-    r = np.hypot(x - (cols - 1) / 2, y - (rows - 1) / 2).astype(int).ravel()
-    count = np.bincount(r)
-    mean = np.bincount(r, data.ravel()) / np.maximum(count, 1)
-    sq = np.bincount(r, data.ravel() ** 2) / np.maximum(count, 1)
-    return mean, np.sqrt(np.maximum(sq - mean**2, 0)), count
-
-
 def bench_radial(report, repeats):
     import stonerimg
     from stonerimg.funcs import fourier
@@ -190,29 +181,6 @@ def bench_radial(report, repeats):
     ours, plain = interleaved_times([lambda: image.radial_profile(), lambda: plain_radial_profile(data)], repeats)
     report.times("radial_profile 2048^2 vs bincount", ours, plain, 0.45)
     report.absolute("radial_profile 2048^2", ours, 0.060)
-
-
-def plain_stxm(path):
-    """The plain high-level h5py walk: the image, the positions and every attribute and 0-D/1-D dataset."""
-    import h5py
-
-    items = {}
-    with h5py.File(path, "r") as f:
-        entry = f["entry1"]
-        image = entry["counter0/data"][()]
-        for name in ("counter0/sample_x", "counter0/sample_y", "control/data"):
-            items[name] = entry[name][()]
-        for name in ("instrument/sample_x/data", "instrument/sample_y/data"):
-            items[name] = entry[name][()].reshape(image.shape)
-
-        def visit(name, obj):
-            for key, value in obj.attrs.items():
-                items[f"{name}@{key}"] = value
-            if isinstance(obj, h5py.Dataset) and obj.ndim <= 1:
-                items[name] = obj[()]
-
-        entry.visititems(visit)
-    return image, items
 
 
 def bench_stxm(report, repeats):
